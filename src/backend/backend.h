@@ -1,0 +1,132 @@
+// The device interface: coarse kernels that write into outputs the ops layer allocated.
+// Shapes and dtypes are already checked by the ops layer; a backend only computes.
+// The CPU backend is the reference implementation and the oracle for the CUDA one.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace rk {
+
+/// Elementwise functions of one tensor. Parameters come in UnaryParams (a, b).
+enum class UnaryOp {
+  Neg, Exp, Log, Log1p, Sqrt, Square, Abs, Sign, Reciprocal,
+  Tanh, Sigmoid, Relu, Relu6, Elu /*a=alpha*/, Selu, Softplus, Softsign,
+  Gelu /*exact, erf*/, GeluTanh, Silu, Mish, LeakyRelu /*a=negative slope*/,
+  HardSigmoid /*clip(a*x + b, 0, 1)*/, Erf, Clip /*clip(x, a, b)*/, LogicalNot
+};
+
+/// Scalar parameters of a UnaryOp; unused ones are ignored.
+struct UnaryParams {
+  double a = 0;
+  double b = 0;
+};
+
+/// Elementwise functions of two broadcast tensors. Comparisons and logical ops write Bool.
+enum class BinaryOp {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+  Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, LogicalAnd, LogicalOr
+};
+
+/// Reductions over a set of axes.
+enum class ReduceOp { Sum, Mean, Max, Min, Prod, LogSumExp };
+
+/// Index-returning reductions over one axis (output int32).
+enum class ArgReduceOp { ArgMax, ArgMin };
+
+/// Abstract device backend. Every method writes a pre-allocated, contiguous output.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  /// The device this backend computes on.
+  virtual Device device() const = 0;
+
+  // --- memory and conversion -------------------------------------------------
+  /// dst = src converted to dst's dtype; same numel (shapes may differ).
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;
+  /// Sets every element of dst to `value` (converted to dst's dtype).
+  virtual void fill(Tensor& dst, double value) = 0;
+  /// dst (shape S) = src broadcast from its own shape to S (NumPy rules).
+  virtual void broadcast_to(const Tensor& src, Tensor& dst) = 0;
+
+  // --- elementwise -------------------------------------------------------------
+  /// y = op(x); y has x's shape and dtype (float ops) or Bool (LogicalNot on Bool input).
+  virtual void unary(UnaryOp op, const Tensor& x, Tensor& y, const UnaryParams& p) = 0;
+  /// gx = gy * op'(x) (x: input, y: forward output, both available); all same shape, floating.
+  virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx,
+                              const UnaryParams& p) = 0;
+  /// out = a op b with NumPy broadcasting; a and b share a dtype; out has the broadcast shape.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  /// out = cond ? a : b with three-way broadcasting; cond is Bool, a/b/out share a dtype.
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+
+  // --- reductions ----------------------------------------------------------------
+  /// out = reduce x over `axes` (sorted, normalised, non-empty); out.numel() == product of kept extents.
+  virtual void reduce(ReduceOp op, const Tensor& x, const std::vector<int>& axes, Tensor& out) = 0;
+  /// out (int32) = index of the max/min along `axis`; first occurrence wins; NaN counts as max.
+  virtual void arg_reduce(ArgReduceOp op, const Tensor& x, int axis, Tensor& out) = 0;
+
+  // --- linear algebra --------------------------------------------------------------
+  /// c[i] = alpha * op(a[i]) op(b[i]) + beta * c[i] for i < batch; op(a[i]) is [m,k], op(b[i]) is [k,n];
+  /// operands are contiguous row-major matrices, item i starts at i*stride (stride 0 broadcasts).
+  virtual void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, double alpha,
+                    const Tensor& a, int64_t stride_a, const Tensor& b, int64_t stride_b, double beta, Tensor& c,
+                    int64_t stride_c) = 0;
+
+  // --- softmax family ----------------------------------------------------------------
+  /// y = softmax(x) (or log_softmax if `log`) along `axis`.
+  virtual void softmax(const Tensor& x, Tensor& y, int axis, bool log) = 0;
+  /// gx from the forward output y and upstream gy along `axis`.
+  virtual void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, int axis, bool log) = 0;
+
+  // --- data movement -------------------------------------------------------------------
+  /// out = x with axes permuted: out.shape[i] = x.shape[perm[i]].
+  virtual void permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) = 0;
+  /// Copies the box `extent` starting at `src_start` in src to `dst_start` in dst (same rank, dtype).
+  /// If `accumulate`, adds into dst instead of overwriting.
+  virtual void copy_region(const Tensor& src, const std::vector<int64_t>& src_start, Tensor& dst,
+                           const std::vector<int64_t>& dst_start, const std::vector<int64_t>& extent,
+                           bool accumulate) = 0;
+  /// out = x indexed along `axis` by int32 `idx`: out.shape = x[:axis] + idx.shape + x[axis+1:].
+  /// Throws IndexError for an index outside [0, x.shape[axis]).
+  virtual void gather(const Tensor& x, const Tensor& idx, int axis, Tensor& out) = 0;
+  /// gx[..., idx[j], ...] += g[..., j, ...] (the adjoint of gather); gx must be pre-filled.
+  virtual void scatter_add(const Tensor& g, const Tensor& idx, int axis, Tensor& gx) = 0;
+  /// out[..., c] = (idx[...] == c) for c < depth; out has idx.shape + (depth,); out-of-range rows are all 0.
+  virtual void one_hot(const Tensor& idx, Tensor& out) = 0;
+
+  // --- random ----------------------------------------------------------------------------
+  /// dst ~ U[lo, hi) drawn from gen (consumes counters, advancing gen).
+  virtual void random_uniform(Tensor& dst, double lo, double hi, Generator& gen) = 0;
+  /// dst ~ N(mean, stddev^2) drawn from gen.
+  virtual void random_normal(Tensor& dst, double mean, double stddev, Generator& gen) = 0;
+  /// dst = (u >= rate ? scale : 0) per element, u ~ U[0,1) from gen: an inverted-dropout mask.
+  virtual void dropout_mask(Tensor& dst, double rate, double scale, Generator& gen) = 0;
+
+  // --- fused losses (per-sample values; reduction and weighting happen in the ops layer) --------
+  /// loss[n] = -sum_c target[n,c] * log_softmax(logits)[n,c]; also writes probs = softmax(logits).
+  /// logits/target/probs are [N, C] (C = last axis), loss is [N].
+  virtual void softmax_cross_entropy(const Tensor& logits, const Tensor& target, Tensor& loss, Tensor& probs) = 0;
+  /// loss[n] = -log_softmax(logits)[n, labels[n]]; labels int32 [N] (range checked, IndexError); probs as above.
+  virtual void sparse_softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Tensor& loss,
+                                            Tensor& probs) = 0;
+  /// glogits[n,c] = gloss[n] * (probs[n,c] - onehot(labels[n])[c]).
+  virtual void sparse_softmax_cross_entropy_backward(const Tensor& probs, const Tensor& labels,
+                                                     const Tensor& gloss, Tensor& glogits) = 0;
+  /// out = max(x,0) - x*t + log1p(exp(-|x|)) elementwise (numerically stable sigmoid + BCE).
+  virtual void sigmoid_binary_cross_entropy(const Tensor& logits, const Tensor& target, Tensor& out) = 0;
+};
+
+/// The backend serving `device`; throws UnsupportedError if this build has none for it.
+Backend& backend_for(Device device);
+/// The backend of the device `t` lives on.
+inline Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
+
+/// Number of CPU threads kernels use (one OpenMP pool for everything).
+int num_threads();
+/// Sets the CPU thread count (>= 1); throws ValueError otherwise.
+void set_num_threads(int n);
+
+}  // namespace rk

@@ -1,0 +1,24 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <omp.h>
+
+#include <string>
+
+namespace rk {
+
+Backend& backend_for(Device device) {
+  if (device.type == DeviceType::CPU) {
+    static cpu::CpuBackend cpu;
+    return cpu;
+  }
+  throw UnsupportedError("no backend for device " + device.str() + " in this build (CPU only)");
+}
+
+int num_threads() { return omp_get_max_threads(); }
+
+void set_num_threads(int n) {
+  if (n < 1) throw ValueError("the number of threads must be >= 1, got " + std::to_string(n));
+  omp_set_num_threads(n);
+}
+
+}  // namespace rk

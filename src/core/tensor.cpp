@@ -1,0 +1,52 @@
+#include "core/tensor.h"
+
+namespace rk {
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  if (device.type != DeviceType::CPU)
+    throw UnsupportedError("device " + device.str() + " is not available in this build");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->dtype = dtype;
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape.numel()) * dtype_size(dtype), &cpu_allocator());
+  return Tensor(std::move(impl));
+}
+
+double Tensor::item() const {
+  if (numel() != 1) throw ShapeError("item() needs a tensor with one element, got shape " + shape().str());
+  if (device().type != DeviceType::CPU) throw UnsupportedError("item() reads CPU tensors only");
+  switch (dtype()) {
+    case DType::Float32: return *data<float>();
+    case DType::Float64: return *data<double>();
+    case DType::Int32: return *data<int32_t>();
+    case DType::Bool: return *data<uint8_t>();
+  }
+  return 0;
+}
+
+Tensor Tensor::view_as_shape(const Shape& shape) const {
+  if (shape.numel() != numel())
+    throw ShapeError("cannot view a tensor of shape " + this->shape().str() + " (" + std::to_string(numel()) +
+                     " elements) as shape " + shape.str() + " (" + std::to_string(shape.numel()) + " elements)");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->dtype = dtype();
+  impl->storage = impl_->storage;
+  impl->offset_bytes = impl_->offset_bytes;
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::detach() const { return view_as_shape(shape()); }
+
+void Tensor::set_requires_grad(bool on) {
+  if (on && !is_floating(dtype()))
+    throw TypeError("only float32/float64 tensors can require gradients, got " + std::string(dtype_name(dtype())));
+  impl_->requires_grad = on;
+}
+
+std::string Tensor::str() const {
+  if (!defined()) return "Tensor(undefined)";
+  return "Tensor(shape=" + shape().str() + ", dtype=" + dtype_name(dtype()) + ")";
+}
+
+}  // namespace rk
