@@ -122,7 +122,7 @@ check: deps
 	echo "check: $$status"; \
 	case "$$status" in *ERROR*|*WARNING*|*unknown*) exit 1 ;; esac
 
-bench: deps
+bench: deps install
 	$(CMAKE) -S . -B build/engine
 	$(CMAKE) --build build/engine -j $(JOBS) --target benches
 	@found=0; for b in build/engine/bench_*; do \
@@ -130,6 +130,8 @@ bench: deps
 	  echo "== $$b"; "$$b" || exit 1; \
 	done; \
 	[ "$$found" = 1 ] || echo "bench: no benchmarks in bench/ yet"
+	@echo "== bench/gemm.R (through the installed R package)"
+	$(RSCRIPT) bench/gemm.R
 
 clean:
 	rm -rf build $(PKG).Rcheck $(PKG)_*.tar.gz

@@ -62,7 +62,9 @@ TEST(Allocator, BucketsBoundWaste) {
     size_t b = CpuCachingAllocator::bucket_size(n);
     EXPECT_GE(b, n);
     EXPECT_EQ(b % 64, 0u);
-    if (n > 256) EXPECT_LE(static_cast<double>(b), 1.25 * static_cast<double>(n) + (1 << 20));
+    if (n > 256) {
+      EXPECT_LE(static_cast<double>(b), 1.25 * static_cast<double>(n) + (1 << 20));
+    }
   }
 }
 
