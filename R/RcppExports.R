@@ -41,6 +41,50 @@ rk_allocator_set_limit <- function(bytes) {
     .Call(`_rkeras_rk_allocator_set_limit`, bytes)
 }
 
+rk_tensor_assign <- function(dst, src) {
+    .Call(`_rkeras_rk_tensor_assign`, dst, src)
+}
+
+rk_xptr_is_null <- function(x) {
+    .Call(`_rkeras_rk_xptr_is_null`, x)
+}
+
+rk_layer_new <- function(kind, name, attrs) {
+    .Call(`_rkeras_rk_layer_new`, kind, name, attrs)
+}
+
+rk_layer_external <- function(name, fn, output_shapes, num_inputs) {
+    .Call(`_rkeras_rk_layer_external`, name, fn, output_shapes, num_inputs)
+}
+
+rk_layer_info <- function(layer) {
+    .Call(`_rkeras_rk_layer_info`, layer)
+}
+
+rk_layer_output_shapes <- function(layer, input_shapes) {
+    .Call(`_rkeras_rk_layer_output_shapes`, layer, input_shapes)
+}
+
+rk_layer_weight_specs <- function(layer, input_shapes) {
+    .Call(`_rkeras_rk_layer_weight_specs`, layer, input_shapes)
+}
+
+rk_layer_call <- function(layer, inputs, weights, training, seed) {
+    .Call(`_rkeras_rk_layer_call`, layer, inputs, weights, training, seed)
+}
+
+rk_graph_new <- function(nodes, weights, trainable, input_ids, output_ids, num_values) {
+    .Call(`_rkeras_rk_graph_new`, nodes, weights, trainable, input_ids, output_ids, num_values)
+}
+
+rk_graph_forward <- function(graph, inputs, training, seed) {
+    .Call(`_rkeras_rk_graph_forward`, graph, inputs, training, seed)
+}
+
+rk_graph_predict <- function(graph, inputs, batch_size) {
+    .Call(`_rkeras_rk_graph_predict`, graph, inputs, batch_size)
+}
+
 rk_call_op <- function(name, tensors, params) {
     .Call(`_rkeras_rk_call_op`, name, tensors, params)
 }
@@ -107,5 +151,65 @@ rk_grad_enabled <- function() {
 
 rk_set_grad_enabled <- function(on) {
     .Call(`_rkeras_rk_set_grad_enabled`, on)
+}
+
+rk_optimizer_new <- function(kind, attrs) {
+    .Call(`_rkeras_rk_optimizer_new`, kind, attrs)
+}
+
+rk_optimizer_get <- function(opt) {
+    .Call(`_rkeras_rk_optimizer_get`, opt)
+}
+
+rk_optimizer_set_lr <- function(opt, lr) {
+    .Call(`_rkeras_rk_optimizer_set_lr`, opt, lr)
+}
+
+rk_optimizer_set_iterations <- function(opt, iterations) {
+    .Call(`_rkeras_rk_optimizer_set_iterations`, opt, iterations)
+}
+
+rk_optimizer_slots <- function(opt) {
+    .Call(`_rkeras_rk_optimizer_slots`, opt)
+}
+
+rk_optimizer_apply <- function(opt, params, grads) {
+    .Call(`_rkeras_rk_optimizer_apply`, opt, params, grads)
+}
+
+rk_optimizer_reset <- function(opt) {
+    .Call(`_rkeras_rk_optimizer_reset`, opt)
+}
+
+rk_engine_constraint_apply <- function(kind, attrs, w) {
+    .Call(`_rkeras_rk_engine_constraint_apply`, kind, attrs, w)
+}
+
+rk_trainer_new <- function(graph, losses, metrics, optimizer, regularizers, constraints) {
+    .Call(`_rkeras_rk_trainer_new`, graph, losses, metrics, optimizer, regularizers, constraints)
+}
+
+rk_trainer_train_batch <- function(trainer, xs, ys, sample_weight, seed) {
+    .Call(`_rkeras_rk_trainer_train_batch`, trainer, xs, ys, sample_weight, seed)
+}
+
+rk_trainer_test_batch <- function(trainer, xs, ys, sample_weight) {
+    .Call(`_rkeras_rk_trainer_test_batch`, trainer, xs, ys, sample_weight)
+}
+
+rk_trainer_logs <- function(trainer) {
+    .Call(`_rkeras_rk_trainer_logs`, trainer)
+}
+
+rk_trainer_reset <- function(trainer) {
+    .Call(`_rkeras_rk_trainer_reset`, trainer)
+}
+
+rk_trainer_fit_epoch <- function(trainer, xs, ys, sample_weight, batches, seed, on_batch, every_seconds) {
+    .Call(`_rkeras_rk_trainer_fit_epoch`, trainer, xs, ys, sample_weight, batches, seed, on_batch, every_seconds)
+}
+
+rk_trainer_evaluate <- function(trainer, xs, ys, sample_weight, batch_size) {
+    .Call(`_rkeras_rk_trainer_evaluate`, trainer, xs, ys, sample_weight, batch_size)
 }
 

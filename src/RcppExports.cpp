@@ -104,6 +104,138 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// rk_tensor_assign
+SEXP rk_tensor_assign(SEXP dst, SEXP src);
+RcppExport SEXP _rkeras_rk_tensor_assign(SEXP dstSEXP, SEXP srcSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type dst(dstSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type src(srcSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_tensor_assign(dst, src));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_xptr_is_null
+bool rk_xptr_is_null(SEXP x);
+RcppExport SEXP _rkeras_rk_xptr_is_null(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_xptr_is_null(x));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_layer_new
+SEXP rk_layer_new(std::string kind, std::string name, SEXP attrs);
+RcppExport SEXP _rkeras_rk_layer_new(SEXP kindSEXP, SEXP nameSEXP, SEXP attrsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< std::string >::type kind(kindSEXP);
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type attrs(attrsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_layer_new(kind, name, attrs));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_layer_external
+SEXP rk_layer_external(std::string name, Rcpp::Function fn, SEXP output_shapes, int num_inputs);
+RcppExport SEXP _rkeras_rk_layer_external(SEXP nameSEXP, SEXP fnSEXP, SEXP output_shapesSEXP, SEXP num_inputsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Function >::type fn(fnSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type output_shapes(output_shapesSEXP);
+    Rcpp::traits::input_parameter< int >::type num_inputs(num_inputsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_layer_external(name, fn, output_shapes, num_inputs));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_layer_info
+SEXP rk_layer_info(SEXP layer);
+RcppExport SEXP _rkeras_rk_layer_info(SEXP layerSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type layer(layerSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_layer_info(layer));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_layer_output_shapes
+SEXP rk_layer_output_shapes(SEXP layer, SEXP input_shapes);
+RcppExport SEXP _rkeras_rk_layer_output_shapes(SEXP layerSEXP, SEXP input_shapesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type layer(layerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type input_shapes(input_shapesSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_layer_output_shapes(layer, input_shapes));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_layer_weight_specs
+SEXP rk_layer_weight_specs(SEXP layer, SEXP input_shapes);
+RcppExport SEXP _rkeras_rk_layer_weight_specs(SEXP layerSEXP, SEXP input_shapesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type layer(layerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type input_shapes(input_shapesSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_layer_weight_specs(layer, input_shapes));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_layer_call
+SEXP rk_layer_call(SEXP layer, SEXP inputs, SEXP weights, SEXP training, SEXP seed);
+RcppExport SEXP _rkeras_rk_layer_call(SEXP layerSEXP, SEXP inputsSEXP, SEXP weightsSEXP, SEXP trainingSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type layer(layerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type inputs(inputsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type training(trainingSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_layer_call(layer, inputs, weights, training, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_graph_new
+SEXP rk_graph_new(SEXP nodes, SEXP weights, SEXP trainable, SEXP input_ids, SEXP output_ids, int num_values);
+RcppExport SEXP _rkeras_rk_graph_new(SEXP nodesSEXP, SEXP weightsSEXP, SEXP trainableSEXP, SEXP input_idsSEXP, SEXP output_idsSEXP, SEXP num_valuesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type nodes(nodesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type trainable(trainableSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type input_ids(input_idsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type output_ids(output_idsSEXP);
+    Rcpp::traits::input_parameter< int >::type num_values(num_valuesSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_graph_new(nodes, weights, trainable, input_ids, output_ids, num_values));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_graph_forward
+SEXP rk_graph_forward(SEXP graph, SEXP inputs, SEXP training, SEXP seed);
+RcppExport SEXP _rkeras_rk_graph_forward(SEXP graphSEXP, SEXP inputsSEXP, SEXP trainingSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type graph(graphSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type inputs(inputsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type training(trainingSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_graph_forward(graph, inputs, training, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_graph_predict
+SEXP rk_graph_predict(SEXP graph, SEXP inputs, int batch_size);
+RcppExport SEXP _rkeras_rk_graph_predict(SEXP graphSEXP, SEXP inputsSEXP, SEXP batch_sizeSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type graph(graphSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type inputs(inputsSEXP);
+    Rcpp::traits::input_parameter< int >::type batch_size(batch_sizeSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_graph_predict(graph, inputs, batch_size));
+    return rcpp_result_gen;
+END_RCPP
+}
 // rk_call_op
 SEXP rk_call_op(std::string name, SEXP tensors, SEXP params);
 RcppExport SEXP _rkeras_rk_call_op(SEXP nameSEXP, SEXP tensorsSEXP, SEXP paramsSEXP) {
@@ -279,6 +411,186 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// rk_optimizer_new
+SEXP rk_optimizer_new(std::string kind, SEXP attrs);
+RcppExport SEXP _rkeras_rk_optimizer_new(SEXP kindSEXP, SEXP attrsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< std::string >::type kind(kindSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type attrs(attrsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_optimizer_new(kind, attrs));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_optimizer_get
+SEXP rk_optimizer_get(SEXP opt);
+RcppExport SEXP _rkeras_rk_optimizer_get(SEXP optSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type opt(optSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_optimizer_get(opt));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_optimizer_set_lr
+SEXP rk_optimizer_set_lr(SEXP opt, double lr);
+RcppExport SEXP _rkeras_rk_optimizer_set_lr(SEXP optSEXP, SEXP lrSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type opt(optSEXP);
+    Rcpp::traits::input_parameter< double >::type lr(lrSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_optimizer_set_lr(opt, lr));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_optimizer_set_iterations
+SEXP rk_optimizer_set_iterations(SEXP opt, double iterations);
+RcppExport SEXP _rkeras_rk_optimizer_set_iterations(SEXP optSEXP, SEXP iterationsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type opt(optSEXP);
+    Rcpp::traits::input_parameter< double >::type iterations(iterationsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_optimizer_set_iterations(opt, iterations));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_optimizer_slots
+SEXP rk_optimizer_slots(SEXP opt);
+RcppExport SEXP _rkeras_rk_optimizer_slots(SEXP optSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type opt(optSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_optimizer_slots(opt));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_optimizer_apply
+SEXP rk_optimizer_apply(SEXP opt, SEXP params, SEXP grads);
+RcppExport SEXP _rkeras_rk_optimizer_apply(SEXP optSEXP, SEXP paramsSEXP, SEXP gradsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type opt(optSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type params(paramsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type grads(gradsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_optimizer_apply(opt, params, grads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_optimizer_reset
+SEXP rk_optimizer_reset(SEXP opt);
+RcppExport SEXP _rkeras_rk_optimizer_reset(SEXP optSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type opt(optSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_optimizer_reset(opt));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_engine_constraint_apply
+SEXP rk_engine_constraint_apply(std::string kind, SEXP attrs, SEXP w);
+RcppExport SEXP _rkeras_rk_engine_constraint_apply(SEXP kindSEXP, SEXP attrsSEXP, SEXP wSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< std::string >::type kind(kindSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type attrs(attrsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type w(wSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_engine_constraint_apply(kind, attrs, w));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_trainer_new
+SEXP rk_trainer_new(SEXP graph, SEXP losses, SEXP metrics, SEXP optimizer, SEXP regularizers, SEXP constraints);
+RcppExport SEXP _rkeras_rk_trainer_new(SEXP graphSEXP, SEXP lossesSEXP, SEXP metricsSEXP, SEXP optimizerSEXP, SEXP regularizersSEXP, SEXP constraintsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type graph(graphSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type losses(lossesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type metrics(metricsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type optimizer(optimizerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type regularizers(regularizersSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type constraints(constraintsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_trainer_new(graph, losses, metrics, optimizer, regularizers, constraints));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_trainer_train_batch
+SEXP rk_trainer_train_batch(SEXP trainer, SEXP xs, SEXP ys, SEXP sample_weight, SEXP seed);
+RcppExport SEXP _rkeras_rk_trainer_train_batch(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP sample_weightSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type xs(xsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type ys(ysSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type sample_weight(sample_weightSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_trainer_train_batch(trainer, xs, ys, sample_weight, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_trainer_test_batch
+SEXP rk_trainer_test_batch(SEXP trainer, SEXP xs, SEXP ys, SEXP sample_weight);
+RcppExport SEXP _rkeras_rk_trainer_test_batch(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP sample_weightSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type xs(xsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type ys(ysSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type sample_weight(sample_weightSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_trainer_test_batch(trainer, xs, ys, sample_weight));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_trainer_logs
+SEXP rk_trainer_logs(SEXP trainer);
+RcppExport SEXP _rkeras_rk_trainer_logs(SEXP trainerSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_trainer_logs(trainer));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_trainer_reset
+SEXP rk_trainer_reset(SEXP trainer);
+RcppExport SEXP _rkeras_rk_trainer_reset(SEXP trainerSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_trainer_reset(trainer));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_trainer_fit_epoch
+SEXP rk_trainer_fit_epoch(SEXP trainer, SEXP xs, SEXP ys, SEXP sample_weight, SEXP batches, SEXP seed, SEXP on_batch, double every_seconds);
+RcppExport SEXP _rkeras_rk_trainer_fit_epoch(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP sample_weightSEXP, SEXP batchesSEXP, SEXP seedSEXP, SEXP on_batchSEXP, SEXP every_secondsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type xs(xsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type ys(ysSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type sample_weight(sample_weightSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type batches(batchesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type on_batch(on_batchSEXP);
+    Rcpp::traits::input_parameter< double >::type every_seconds(every_secondsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_trainer_fit_epoch(trainer, xs, ys, sample_weight, batches, seed, on_batch, every_seconds));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_trainer_evaluate
+SEXP rk_trainer_evaluate(SEXP trainer, SEXP xs, SEXP ys, SEXP sample_weight, int batch_size);
+RcppExport SEXP _rkeras_rk_trainer_evaluate(SEXP trainerSEXP, SEXP xsSEXP, SEXP ysSEXP, SEXP sample_weightSEXP, SEXP batch_sizeSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type trainer(trainerSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type xs(xsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type ys(ysSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type sample_weight(sample_weightSEXP);
+    Rcpp::traits::input_parameter< int >::type batch_size(batch_sizeSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_trainer_evaluate(trainer, xs, ys, sample_weight, batch_size));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_rkeras_rk_glue_init", (DL_FUNC) &_rkeras_rk_glue_init, 0},
@@ -291,6 +603,17 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rkeras_rk_allocator_empty_cache", (DL_FUNC) &_rkeras_rk_allocator_empty_cache, 0},
     {"_rkeras_rk_allocator_reset_peak", (DL_FUNC) &_rkeras_rk_allocator_reset_peak, 0},
     {"_rkeras_rk_allocator_set_limit", (DL_FUNC) &_rkeras_rk_allocator_set_limit, 1},
+    {"_rkeras_rk_tensor_assign", (DL_FUNC) &_rkeras_rk_tensor_assign, 2},
+    {"_rkeras_rk_xptr_is_null", (DL_FUNC) &_rkeras_rk_xptr_is_null, 1},
+    {"_rkeras_rk_layer_new", (DL_FUNC) &_rkeras_rk_layer_new, 3},
+    {"_rkeras_rk_layer_external", (DL_FUNC) &_rkeras_rk_layer_external, 4},
+    {"_rkeras_rk_layer_info", (DL_FUNC) &_rkeras_rk_layer_info, 1},
+    {"_rkeras_rk_layer_output_shapes", (DL_FUNC) &_rkeras_rk_layer_output_shapes, 2},
+    {"_rkeras_rk_layer_weight_specs", (DL_FUNC) &_rkeras_rk_layer_weight_specs, 2},
+    {"_rkeras_rk_layer_call", (DL_FUNC) &_rkeras_rk_layer_call, 5},
+    {"_rkeras_rk_graph_new", (DL_FUNC) &_rkeras_rk_graph_new, 6},
+    {"_rkeras_rk_graph_forward", (DL_FUNC) &_rkeras_rk_graph_forward, 4},
+    {"_rkeras_rk_graph_predict", (DL_FUNC) &_rkeras_rk_graph_predict, 3},
     {"_rkeras_rk_call_op", (DL_FUNC) &_rkeras_rk_call_op, 3},
     {"_rkeras_rk_op_names", (DL_FUNC) &_rkeras_rk_op_names, 0},
     {"_rkeras_rk_tensor_from_r", (DL_FUNC) &_rkeras_rk_tensor_from_r, 2},
@@ -308,6 +631,21 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rkeras_rk_tensor_detach", (DL_FUNC) &_rkeras_rk_tensor_detach, 1},
     {"_rkeras_rk_grad_enabled", (DL_FUNC) &_rkeras_rk_grad_enabled, 0},
     {"_rkeras_rk_set_grad_enabled", (DL_FUNC) &_rkeras_rk_set_grad_enabled, 1},
+    {"_rkeras_rk_optimizer_new", (DL_FUNC) &_rkeras_rk_optimizer_new, 2},
+    {"_rkeras_rk_optimizer_get", (DL_FUNC) &_rkeras_rk_optimizer_get, 1},
+    {"_rkeras_rk_optimizer_set_lr", (DL_FUNC) &_rkeras_rk_optimizer_set_lr, 2},
+    {"_rkeras_rk_optimizer_set_iterations", (DL_FUNC) &_rkeras_rk_optimizer_set_iterations, 2},
+    {"_rkeras_rk_optimizer_slots", (DL_FUNC) &_rkeras_rk_optimizer_slots, 1},
+    {"_rkeras_rk_optimizer_apply", (DL_FUNC) &_rkeras_rk_optimizer_apply, 3},
+    {"_rkeras_rk_optimizer_reset", (DL_FUNC) &_rkeras_rk_optimizer_reset, 1},
+    {"_rkeras_rk_engine_constraint_apply", (DL_FUNC) &_rkeras_rk_engine_constraint_apply, 3},
+    {"_rkeras_rk_trainer_new", (DL_FUNC) &_rkeras_rk_trainer_new, 6},
+    {"_rkeras_rk_trainer_train_batch", (DL_FUNC) &_rkeras_rk_trainer_train_batch, 5},
+    {"_rkeras_rk_trainer_test_batch", (DL_FUNC) &_rkeras_rk_trainer_test_batch, 4},
+    {"_rkeras_rk_trainer_logs", (DL_FUNC) &_rkeras_rk_trainer_logs, 1},
+    {"_rkeras_rk_trainer_reset", (DL_FUNC) &_rkeras_rk_trainer_reset, 1},
+    {"_rkeras_rk_trainer_fit_epoch", (DL_FUNC) &_rkeras_rk_trainer_fit_epoch, 8},
+    {"_rkeras_rk_trainer_evaluate", (DL_FUNC) &_rkeras_rk_trainer_evaluate, 5},
     {NULL, NULL, 0}
 };
 

@@ -36,6 +36,28 @@ enum class ReduceOp { Sum, Mean, Max, Min, Prod, LogSumExp };
 /// Index-returning reductions over one axis (output int32).
 enum class ArgReduceOp { ArgMax, ArgMin };
 
+/// Optimizer update rules a backend fuses into one pass over a parameter (Keras 3 formulas).
+enum class OptimizerRule { SGD, Adam, RMSprop, Adagrad };
+
+/// Hyper-parameters of a fused optimizer update. Before the rule, the kernel replaces the gradient
+/// by clip(grad * grad_scale, -clip_value, clip_value) (clip only if clip_value > 0) and applies
+/// decoupled weight decay param -= param * weight_decay * lr (if weight_decay != 0).
+struct OptimizerHyper {
+  double lr = 0.01;
+  double momentum = 0;       ///< SGD, RMSprop (0 = no momentum slot)
+  bool nesterov = false;     ///< SGD
+  double beta_1 = 0.9;       ///< Adam
+  double beta_2 = 0.999;     ///< Adam
+  bool amsgrad = false;      ///< Adam
+  double rho = 0.9;          ///< RMSprop
+  bool centered = false;     ///< RMSprop
+  double epsilon = 1e-7;     ///< Adam, RMSprop, Adagrad
+  int64_t step = 1;          ///< 1-based update count (Adam's bias correction)
+  double grad_scale = 1;     ///< gradient multiplier (clipnorm / global_clipnorm)
+  double clip_value = 0;     ///< > 0: clip the gradient elementwise to [-clip_value, clip_value]
+  double weight_decay = 0;   ///< decoupled weight decay rate
+};
+
 /// Abstract device backend. Every method writes a pre-allocated, contiguous output.
 class Backend {
  public:
@@ -117,6 +139,14 @@ class Backend {
                                                      const Tensor& gloss, Tensor& glogits) = 0;
   /// out = max(x,0) - x*t + log1p(exp(-|x|)) elementwise (numerically stable sigmoid + BCE).
   virtual void sigmoid_binary_cross_entropy(const Tensor& logits, const Tensor& target, Tensor& out) = 0;
+
+  // --- optimizer ----------------------------------------------------------------------------------
+  /// Updates `param` in place by `rule` with gradient `grad` (same shape and dtype, floating) and the
+  /// rule's slots (each param-shaped), in Keras 3's slot order:
+  /// SGD [momentum if h.momentum != 0]; Adam [m, v, vhat if amsgrad];
+  /// RMSprop [velocity, momentum if h.momentum > 0, average_gradient if centered]; Adagrad [accumulator].
+  virtual void optimizer_update(OptimizerRule rule, Tensor& param, const Tensor& grad, std::vector<Tensor>& slots,
+                                const OptimizerHyper& h) = 0;
 };
 
 /// The backend serving `device`; throws UnsupportedError if this build has none for it.

@@ -48,6 +48,10 @@ class CpuBackend final : public Backend {
   void gather(const Tensor& x, const Tensor& idx, int axis, Tensor& out) override;
   void scatter_add(const Tensor& g, const Tensor& idx, int axis, Tensor& gx) override;
   void one_hot(const Tensor& idx, Tensor& out) override;
+
+  // optim.cpp
+  void optimizer_update(OptimizerRule rule, Tensor& param, const Tensor& grad, std::vector<Tensor>& slots,
+                        const OptimizerHyper& h) override;
 };
 
 }  // namespace rk::cpu

@@ -1,0 +1,39 @@
+// Glue shared by the nn glue files (rcpp_nn.cpp, rcpp_train.cpp): the R objects that hold engine
+// layers ("rkeras_engine_layer") and graphs ("rkeras_engine_graph"). Each external pointer's
+// address is a heap-allocated std::shared_ptr, so the engine objects can be shared (a Trainer holds
+// the Graph, a Graph holds its layers) and outlive the R object that created them.
+#pragma once
+#include <Rcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "nn/graph.h"
+#include "nn/layer.h"
+
+namespace rkglue {
+
+/// The engine layer behind an "rkeras_engine_layer" object; TypeError/ValueError naming `what` otherwise.
+inline const std::shared_ptr<const rk::nn::Layer>& layer_ref(SEXP x, const char* what = "layer") {
+  if (TYPEOF(x) != EXTPTRSXP || !Rf_inherits(x, "rkeras_engine_layer"))
+    throw rk::TypeError(std::string(what) + " must be an rkeras_engine_layer");
+  auto* p = static_cast<std::shared_ptr<const rk::nn::Layer>*>(R_ExternalPtrAddr(x));
+  if (!p || !*p)
+    throw rk::ValueError(std::string(what) + " is an invalid engine layer (its memory is gone, e.g. it was saved and "
+                                             "reloaded); rebuild it");
+  return *p;
+}
+
+/// The engine graph behind an "rkeras_engine_graph" object; TypeError/ValueError naming `what` otherwise.
+inline const std::shared_ptr<rk::nn::Graph>& graph_ref(SEXP x, const char* what = "graph") {
+  if (TYPEOF(x) != EXTPTRSXP || !Rf_inherits(x, "rkeras_engine_graph"))
+    throw rk::TypeError(std::string(what) + " must be an rkeras_engine_graph");
+  auto* p = static_cast<std::shared_ptr<rk::nn::Graph>*>(R_ExternalPtrAddr(x));
+  if (!p || !*p)
+    throw rk::ValueError(std::string(what) + " is an invalid engine graph (its memory is gone, e.g. it was saved and "
+                                             "reloaded); rebuild it");
+  return *p;
+}
+
+}  // namespace rkglue

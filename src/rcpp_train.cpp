@@ -1,0 +1,463 @@
+// Glue for training: engine optimizers and trainers as R external pointers, one call per batch
+// (train_on_batch / test_on_batch) or per epoch (fit), with R called back only for progress and
+// callbacks (throttled) and Ctrl-C honoured at step boundaries.
+#include "rcpp_glue.h"
+
+#include <R_ext/Utils.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/autograd.h"
+#include "nn/graph.h"
+#include "nn/trainer.h"
+#include "ops/ops.h"
+#include "optim/optimizer.h"
+
+using rkglue::guard;
+using rkglue::tensor_ref;
+using rkglue::wrap_tensor;
+
+namespace {
+
+// ---------------------------------------------------------------------------- external pointers
+// Each object is a heap-allocated shared_ptr, so the trainer can share the graph and optimizer.
+// Graphs come from rcpp_nn.cpp with the same layout (class "rkeras_engine_graph").
+
+template <typename T>
+void finalize_shared(SEXP p) {
+  auto* h = static_cast<std::shared_ptr<T>*>(R_ExternalPtrAddr(p));
+  if (h) {
+    R_ClearExternalPtr(p);
+    delete h;
+  }
+}
+
+template <typename T>
+SEXP wrap_shared(std::shared_ptr<T> obj, const char* cls) {
+  Rcpp::Shield<SEXP> p(R_MakeExternalPtr(nullptr, R_NilValue, R_NilValue));
+  R_RegisterCFinalizerEx(p, finalize_shared<T>, TRUE);
+  R_SetExternalPtrAddr(p, new std::shared_ptr<T>(std::move(obj)));
+  Rf_setAttrib(p, R_ClassSymbol, Rf_mkString(cls));
+  return p;
+}
+
+template <typename T>
+const std::shared_ptr<T>& shared_ref(SEXP x, const char* cls, const char* what) {
+  if (TYPEOF(x) != EXTPTRSXP || !Rf_inherits(x, cls))
+    throw rk::TypeError(std::string(what) + " must be an object of class " + cls);
+  auto* h = static_cast<std::shared_ptr<T>*>(R_ExternalPtrAddr(x));
+  if (!h || !*h)
+    throw rk::ValueError(std::string(what) + " is no longer valid (engine objects do not survive saveRDS()/readRDS())");
+  return *h;
+}
+
+const char* kOptClass = "rkeras_engine_optimizer";
+const char* kTrainerClass = "rkeras_engine_trainer";
+const char* kGraphClass = "rkeras_engine_graph";
+
+// ----------------------------------------------------------------------------------- conversions
+
+// A named list of numeric/integer/logical vectors (NA -> NaN) or character scalars; NULL entries
+// are left out (absent = the engine default).
+rk::nn::Attrs attrs_from_r(SEXP x, const char* what) {
+  rk::nn::Attrs a;
+  if (Rf_isNull(x)) return a;
+  if (TYPEOF(x) != VECSXP) throw rk::TypeError(std::string(what) + " must be a named list");
+  SEXP names = Rf_getAttrib(x, R_NamesSymbol);
+  const R_xlen_t n = XLENGTH(x);
+  if (n > 0 && Rf_isNull(names)) throw rk::TypeError(std::string(what) + " must be a named list");
+  for (R_xlen_t i = 0; i < n; ++i) {
+    const std::string key = CHAR(STRING_ELT(names, i));
+    SEXP v = VECTOR_ELT(x, i);
+    switch (TYPEOF(v)) {
+      case NILSXP: break;
+      case STRSXP:
+        if (XLENGTH(v) != 1 || STRING_ELT(v, 0) == NA_STRING)
+          throw rk::TypeError(std::string(what) + "$" + key + " must be a single string");
+        a.set(key, std::string(CHAR(STRING_ELT(v, 0))));
+        break;
+      case REALSXP: {
+        std::vector<double> d(REAL(v), REAL(v) + XLENGTH(v));
+        for (double& e : d)
+          if (R_IsNA(e)) e = std::nan("");
+        a.set(key, std::move(d));
+        break;
+      }
+      case INTSXP:
+      case LGLSXP: {
+        const int* p = TYPEOF(v) == INTSXP ? INTEGER(v) : LOGICAL(v);
+        std::vector<double> d(static_cast<size_t>(XLENGTH(v)));
+        for (size_t k = 0; k < d.size(); ++k) d[k] = p[k] == NA_INTEGER ? std::nan("") : static_cast<double>(p[k]);
+        a.set(key, std::move(d));
+        break;
+      }
+      default:
+        throw rk::TypeError(std::string(what) + "$" + key + " must be a number, logical or string, got " +
+                            Rf_type2char(TYPEOF(v)));
+    }
+  }
+  return a;
+}
+
+SEXP list_elt(SEXP list, const char* name) {
+  SEXP names = Rf_getAttrib(list, R_NamesSymbol);
+  if (Rf_isNull(names)) return R_NilValue;
+  for (R_xlen_t i = 0; i < XLENGTH(list); ++i)
+    if (std::string(CHAR(STRING_ELT(names, i))) == name) return VECTOR_ELT(list, i);
+  return R_NilValue;
+}
+
+std::string str_elt(SEXP list, const char* name, const std::string& def = "") {
+  SEXP v = list_elt(list, name);
+  if (Rf_isNull(v)) return def;
+  if (TYPEOF(v) != STRSXP || XLENGTH(v) != 1) throw rk::TypeError(std::string("`") + name + "` must be a single string");
+  return STRING_ELT(v, 0) == NA_STRING ? def : std::string(CHAR(STRING_ELT(v, 0)));
+}
+
+double num_elt(SEXP list, const char* name, double def) {
+  SEXP v = list_elt(list, name);
+  if (Rf_isNull(v)) return def;
+  if (!Rf_isNumeric(v) && !Rf_isLogical(v)) throw rk::TypeError(std::string("`") + name + "` must be a number");
+  if (XLENGTH(v) != 1) throw rk::TypeError(std::string("`") + name + "` must be a single number");
+  return Rf_asReal(v);
+}
+
+void check_list(SEXP x, const char* what) {
+  if (TYPEOF(x) != VECSXP) throw rk::TypeError(std::string(what) + " must be a list");
+}
+
+std::vector<rk::Tensor> tensors_from_r(SEXP x, const char* what, bool allow_null = false) {
+  check_list(x, what);
+  std::vector<rk::Tensor> out;
+  for (R_xlen_t i = 0; i < XLENGTH(x); ++i) {
+    SEXP e = VECTOR_ELT(x, i);
+    if (allow_null && Rf_isNull(e)) {
+      out.emplace_back();
+      continue;
+    }
+    out.push_back(tensor_ref(e, what));
+  }
+  return out;
+}
+
+rk::Tensor optional_tensor(SEXP x, const char* what) {
+  return Rf_isNull(x) ? rk::Tensor() : tensor_ref(x, what);
+}
+
+SEXP logs_to_r(const std::vector<rk::nn::LogEntry>& logs) {
+  Rcpp::NumericVector v(logs.size());
+  Rcpp::CharacterVector names(logs.size());
+  for (size_t i = 0; i < logs.size(); ++i) {
+    v[i] = logs[i].value;
+    names[i] = logs[i].name;
+  }
+  v.attr("names") = names;
+  return v;
+}
+
+uint64_t seed_from_r(SEXP seed) {
+  if (Rf_isNull(seed)) return rk::default_generator().seed_value() + rk::default_generator().offset();
+  double s = Rf_asReal(seed);
+  if (!std::isfinite(s)) throw rk::ValueError("`seed` must be a finite number");
+  return static_cast<uint64_t>(static_cast<int64_t>(s));
+}
+
+// Interrupt check that cannot longjmp over C++ frames: R_CheckUserInterrupt runs inside
+// R_ToplevelExec, which catches the interrupt and reports it as a FALSE return.
+void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
+bool user_interrupted() { return R_ToplevelExec(check_interrupt_fn, nullptr) == FALSE; }
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------- optimizers
+
+/// Creates an engine optimizer of Keras kind `kind` ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+/// from `attrs` (learning_rate, the kind's hyper-parameters, clipnorm/clipvalue/global_clipnorm/
+/// weight_decay with NA = off).
+// [[Rcpp::export(rng = false)]]
+SEXP rk_optimizer_new(std::string kind, SEXP attrs) {
+  return guard([&]() -> SEXP {
+    std::shared_ptr<rk::optim::Optimizer> opt = rk::optim::make_optimizer(kind, attrs_from_r(attrs, "attrs"));
+    return wrap_shared(std::move(opt), kOptClass);
+  });
+}
+
+/// list(learning_rate, iterations) of an engine optimizer.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_optimizer_get(SEXP opt) {
+  return guard([&]() -> SEXP {
+    const auto& o = shared_ref<rk::optim::Optimizer>(opt, kOptClass, "opt");
+    return Rcpp::List::create(Rcpp::Named("learning_rate") = o->learning_rate(),
+                              Rcpp::Named("iterations") = static_cast<double>(o->iterations()));
+  });
+}
+
+/// Sets the learning rate of an engine optimizer.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_optimizer_set_lr(SEXP opt, double lr) {
+  return guard([&]() -> SEXP {
+    if (!std::isfinite(lr) || lr < 0)
+      throw rk::ValueError("`learning_rate` must be a non-negative number, got " + std::to_string(lr));
+    shared_ref<rk::optim::Optimizer>(opt, kOptClass, "opt")->set_learning_rate(lr);
+    return R_NilValue;
+  });
+}
+
+/// Sets the iteration count of an engine optimizer (restoring a saved optimizer state).
+// [[Rcpp::export(rng = false)]]
+SEXP rk_optimizer_set_iterations(SEXP opt, double iterations) {
+  return guard([&]() -> SEXP {
+    if (!std::isfinite(iterations) || iterations < 0)
+      throw rk::ValueError("`iterations` must be a non-negative number");
+    shared_ref<rk::optim::Optimizer>(opt, kOptClass, "opt")->set_iterations(static_cast<int64_t>(iterations));
+    return R_NilValue;
+  });
+}
+
+/// Slots per parameter (lists of rkeras_tensor sharing the optimizer's storage), in Keras's order.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_optimizer_slots(SEXP opt) {
+  return guard([&]() -> SEXP {
+    const auto& o = shared_ref<rk::optim::Optimizer>(opt, kOptClass, "opt");
+    // slots(i) is empty past the last parameter (and for rules without slots, e.g. plain SGD).
+    std::vector<std::vector<rk::Tensor>> all;
+    for (size_t i = 0; !o->slots(i).empty(); ++i) all.push_back(o->slots(i));
+    Rcpp::List out(all.size());
+    for (size_t i = 0; i < all.size(); ++i) {
+      Rcpp::List li(all[i].size());
+      for (size_t k = 0; k < all[i].size(); ++k) li[k] = wrap_tensor(all[i][k]);
+      out[i] = li;
+    }
+    return out;
+  });
+}
+
+/// Applies one optimizer step to `params` (list of rkeras_tensor, updated in place) with `grads`
+/// (list of rkeras_tensor or NULL = no gradient); keras3's optimizer$apply().
+// [[Rcpp::export(rng = false)]]
+SEXP rk_optimizer_apply(SEXP opt, SEXP params, SEXP grads) {
+  return guard([&]() -> SEXP {
+    const auto& o = shared_ref<rk::optim::Optimizer>(opt, kOptClass, "opt");
+    std::vector<rk::Tensor> p = tensors_from_r(params, "params");
+    std::vector<rk::Tensor> g = tensors_from_r(grads, "grads", true);
+    o->step(p, g);
+    return R_NilValue;
+  });
+}
+
+/// Drops the optimizer's slots and iteration count.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_optimizer_reset(SEXP opt) {
+  return guard([&]() -> SEXP {
+    shared_ref<rk::optim::Optimizer>(opt, kOptClass, "opt")->reset();
+    return R_NilValue;
+  });
+}
+
+/// Applies constraint `kind` (max_norm, min_max_norm, non_neg, unit_norm; attrs with 0-based axis)
+/// to tensor `w` in place.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_engine_constraint_apply(std::string kind, SEXP attrs, SEXP w) {
+  return guard([&]() -> SEXP {
+    rk::Tensor t = tensor_ref(w, "w");
+    rk::optim::apply_constraint(rk::optim::Constraint{kind, attrs_from_r(attrs, "attrs")}, t);
+    return R_NilValue;
+  });
+}
+
+// ---------------------------------------------------------------------------------------- trainer
+
+/// Creates the engine trainer (compile()'s product) over `graph`.
+/// losses: list (per output) of list(kind, attrs, weight) (kind NULL/"" = no loss);
+/// metrics: list of list(kind, name, output (0-based), attrs); regularizers: list of list(index, l1, l2);
+/// constraints: list of list(index, kind, attrs). Weight indices are 0-based.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_trainer_new(SEXP graph, SEXP losses, SEXP metrics, SEXP optimizer, SEXP regularizers, SEXP constraints) {
+  return guard([&]() -> SEXP {
+    auto g = shared_ref<rk::nn::Graph>(graph, kGraphClass, "graph");
+    auto opt = shared_ref<rk::optim::Optimizer>(optimizer, kOptClass, "optimizer");
+    std::vector<rk::nn::LossSpec> ls;
+    check_list(losses, "losses");
+    for (R_xlen_t i = 0; i < XLENGTH(losses); ++i) {
+      SEXP e = VECTOR_ELT(losses, i);
+      if (Rf_isNull(e)) {
+        ls.push_back(rk::nn::LossSpec{});
+        continue;
+      }
+      check_list(e, "losses[[i]]");
+      ls.push_back(rk::nn::LossSpec{str_elt(e, "kind"), attrs_from_r(list_elt(e, "attrs"), "loss attrs"),
+                                    num_elt(e, "weight", 1.0)});
+    }
+    std::vector<rk::nn::MetricSpec> ms;
+    if (!Rf_isNull(metrics)) {
+      check_list(metrics, "metrics");
+      for (R_xlen_t i = 0; i < XLENGTH(metrics); ++i) {
+        SEXP e = VECTOR_ELT(metrics, i);
+        check_list(e, "metrics[[i]]");
+        ms.push_back(rk::nn::MetricSpec{str_elt(e, "kind"), str_elt(e, "name"),
+                                        static_cast<int>(num_elt(e, "output", 0)),
+                                        attrs_from_r(list_elt(e, "attrs"), "metric attrs")});
+      }
+    }
+    std::vector<rk::nn::Regularizer> rs;
+    if (!Rf_isNull(regularizers)) {
+      check_list(regularizers, "regularizers");
+      for (R_xlen_t i = 0; i < XLENGTH(regularizers); ++i) {
+        SEXP e = VECTOR_ELT(regularizers, i);
+        check_list(e, "regularizers[[i]]");
+        rs.push_back(rk::nn::Regularizer{static_cast<int>(num_elt(e, "index", -1)), num_elt(e, "l1", 0),
+                                         num_elt(e, "l2", 0)});
+      }
+    }
+    std::vector<std::pair<int, rk::optim::Constraint>> cs;
+    if (!Rf_isNull(constraints)) {
+      check_list(constraints, "constraints");
+      for (R_xlen_t i = 0; i < XLENGTH(constraints); ++i) {
+        SEXP e = VECTOR_ELT(constraints, i);
+        check_list(e, "constraints[[i]]");
+        cs.emplace_back(static_cast<int>(num_elt(e, "index", -1)),
+                        rk::optim::Constraint{str_elt(e, "kind"), attrs_from_r(list_elt(e, "attrs"), "constraint attrs")});
+      }
+    }
+    auto tr = std::make_shared<rk::nn::Trainer>(g, std::move(ls), std::move(ms), opt, std::move(rs), std::move(cs));
+    return wrap_shared(std::move(tr), kTrainerClass);
+  });
+}
+
+/// One training step on a batch (xs, ys: lists of rkeras_tensor; sample_weight: tensor or NULL);
+/// returns the logs accumulated since the last reset, this batch included.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_trainer_train_batch(SEXP trainer, SEXP xs, SEXP ys, SEXP sample_weight, SEXP seed) {
+  return guard([&]() -> SEXP {
+    const auto& tr = shared_ref<rk::nn::Trainer>(trainer, kTrainerClass, "trainer");
+    rk::Generator rng(seed_from_r(seed));
+    tr->train_step(tensors_from_r(xs, "x"), tensors_from_r(ys, "y", true), optional_tensor(sample_weight, "sample_weight"),
+                   rng);
+    return logs_to_r(tr->logs());
+  });
+}
+
+/// One evaluation step on a batch (no weight change); returns the accumulated logs.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_trainer_test_batch(SEXP trainer, SEXP xs, SEXP ys, SEXP sample_weight) {
+  return guard([&]() -> SEXP {
+    const auto& tr = shared_ref<rk::nn::Trainer>(trainer, kTrainerClass, "trainer");
+    tr->test_step(tensors_from_r(xs, "x"), tensors_from_r(ys, "y", true), optional_tensor(sample_weight, "sample_weight"));
+    return logs_to_r(tr->logs());
+  });
+}
+
+/// The logs accumulated since the last reset (named numeric).
+// [[Rcpp::export(rng = false)]]
+SEXP rk_trainer_logs(SEXP trainer) {
+  return guard([&]() -> SEXP { return logs_to_r(shared_ref<rk::nn::Trainer>(trainer, kTrainerClass, "trainer")->logs()); });
+}
+
+/// Clears the loss and metric accumulators.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_trainer_reset(SEXP trainer) {
+  return guard([&]() -> SEXP {
+    shared_ref<rk::nn::Trainer>(trainer, kTrainerClass, "trainer")->reset_metrics();
+    return R_NilValue;
+  });
+}
+
+/// One epoch of training in C++ over `batches` (list of integer vectors of 0-based rows into the full
+/// xs/ys/sample_weight). Calls on_batch(step, logs) (TRUE to go on) after each batch when
+/// every_seconds <= 0, else at most every `every_seconds` and always after the last batch; Ctrl-C stops
+/// at a step boundary. Returns list(logs, steps, interrupted).
+// [[Rcpp::export(rng = false)]]
+SEXP rk_trainer_fit_epoch(SEXP trainer, SEXP xs, SEXP ys, SEXP sample_weight, SEXP batches, SEXP seed,
+                          SEXP on_batch, double every_seconds) {
+  return guard([&]() -> SEXP {
+    const auto& tr = shared_ref<rk::nn::Trainer>(trainer, kTrainerClass, "trainer");
+    std::vector<rk::Tensor> x = tensors_from_r(xs, "x"), y = tensors_from_r(ys, "y", true);
+    rk::Tensor sw = optional_tensor(sample_weight, "sample_weight");
+    check_list(batches, "batches");
+    std::vector<std::vector<int32_t>> b;
+    b.reserve(static_cast<size_t>(XLENGTH(batches)));
+    for (R_xlen_t i = 0; i < XLENGTH(batches); ++i) {
+      SEXP e = VECTOR_ELT(batches, i);
+      if (TYPEOF(e) == INTSXP) {
+        b.emplace_back(INTEGER(e), INTEGER(e) + XLENGTH(e));
+      } else if (TYPEOF(e) == REALSXP) {
+        std::vector<int32_t> v(static_cast<size_t>(XLENGTH(e)));
+        for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<int32_t>(REAL(e)[k]);
+        b.push_back(std::move(v));
+      } else {
+        throw rk::TypeError("batches must be a list of integer vectors of 0-based row indices");
+      }
+      for (int32_t r : b.back())
+        if (r == NA_INTEGER) throw rk::ValueError("batches contain NA row indices");
+    }
+    const bool have_cb = !Rf_isNull(on_batch);
+    if (have_cb && !Rf_isFunction(on_batch)) throw rk::TypeError("on_batch must be a function or NULL");
+    rk::Generator rng(seed_from_r(seed));
+
+    using clock = std::chrono::steady_clock;
+    auto last_cb = clock::now(), last_check = clock::now();
+    const int64_t total = static_cast<int64_t>(b.size());
+    bool interrupted = false;
+    auto cb = [&](int64_t step, const std::vector<rk::nn::LogEntry>& logs) -> bool {
+      const auto now = clock::now();
+      // Ctrl-C: checked at most every 50 ms (the check itself costs about a microsecond).
+      if (std::chrono::duration<double>(now - last_check).count() >= 0.05 || step == total) {
+        last_check = now;
+        if (user_interrupted()) {
+          interrupted = true;
+          return false;
+        }
+      }
+      if (!have_cb) return true;
+      if (every_seconds > 0 && step != total && std::chrono::duration<double>(now - last_cb).count() < every_seconds)
+        return true;
+      last_cb = now;
+      Rcpp::Function f(on_batch);
+      SEXP res = f(Rcpp::wrap(static_cast<int>(step)), logs_to_r(logs));
+      return Rf_asLogical(res) == TRUE;
+    };
+    int64_t steps = tr->run_epoch(x, y, sw, b, rng, cb);
+    return Rcpp::List::create(Rcpp::Named("logs") = logs_to_r(tr->logs()),
+                              Rcpp::Named("steps") = static_cast<int>(steps),
+                              Rcpp::Named("interrupted") = interrupted);
+  });
+}
+
+/// Evaluation over all rows in batches of `batch_size` (resets the accumulators first); returns the logs.
+// [[Rcpp::export(rng = false)]]
+SEXP rk_trainer_evaluate(SEXP trainer, SEXP xs, SEXP ys, SEXP sample_weight, int batch_size) {
+  return guard([&]() -> SEXP {
+    const auto& tr = shared_ref<rk::nn::Trainer>(trainer, kTrainerClass, "trainer");
+    if (batch_size < 1) throw rk::ValueError("`batch_size` must be a positive integer, got " + std::to_string(batch_size));
+    std::vector<rk::Tensor> x = tensors_from_r(xs, "x"), y = tensors_from_r(ys, "y", true);
+    rk::Tensor sw = optional_tensor(sample_weight, "sample_weight");
+    if (x.empty()) throw rk::ValueError("evaluate: no inputs given");
+    const int64_t n = x[0].rank() == 0 ? 1 : x[0].size(0);
+    tr->reset_metrics();
+    auto rows = [](const rk::Tensor& t, int64_t start, int64_t len) {
+      std::vector<int64_t> s(static_cast<size_t>(t.rank()), 0), z(static_cast<size_t>(t.rank()), -1);
+      s[0] = start;
+      z[0] = len;
+      return rk::ops::slice(t, s, z);
+    };
+    for (int64_t start = 0; start < n; start += batch_size) {
+      const int64_t len = std::min<int64_t>(batch_size, n - start);
+      std::vector<rk::Tensor> bx, by;
+      rk::Tensor bsw;
+      {
+        rk::autograd::NoGradGuard ng;
+        for (const auto& t : x) bx.push_back(rows(t, start, len));
+        for (const auto& t : y) by.push_back(t.defined() ? rows(t, start, len) : rk::Tensor());
+        if (sw.defined()) bsw = rows(sw, start, len);
+      }
+      tr->test_step(bx, by, bsw);
+      if (user_interrupted()) throw Rcpp::internal::InterruptedException();
+    }
+    return logs_to_r(tr->logs());
+  });
+}
