@@ -23,7 +23,7 @@ VERSION := $(shell sed -n 's/^Version:[[:space:]]*//p' DESCRIPTION)
 # Debian 12 packages needed to build, test, check and demo rkeras.
 DEPS := r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat r-cran-roxygen2 \
         r-cran-knitr r-cran-rmarkdown r-cran-ggplot2 r-cran-zeallot r-cran-magrittr \
-        r-cran-cli r-cran-generics pandoc dataset-fashion-mnist cmake g++ make googletest libgtest-dev
+        r-cran-cli r-cran-generics r-cran-hdf5r pandoc dataset-fashion-mnist cmake g++ make googletest libgtest-dev
 
 # Sanitizer run-time options: any report fails the test that triggered it.
 SAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1 \
@@ -51,7 +51,7 @@ help:
 	@echo "rkeras $(VERSION) targets:"
 	@echo "  make deps         install missing Debian packages (root; no-op when all present)"
 	@echo "  make install      build and install the R package (R CMD INSTALL --preclean .)"
-	@echo "  make demo         deps + install, then run inst/examples/demo.R"
+	@echo "  make demo         deps + install, then run inst/examples/fashion_mnist_mlp.R"
 	@echo "  make test         deps + install + engine-test + rtest (every test)"
 	@echo "  make engine-test  C++ engine tests through CMake/CTest (build/engine)"
 	@echo "  make sanitize     engine tests under ASan + UBSan (build/sanitize)"
@@ -94,7 +94,7 @@ document:
 	$(RSCRIPT) -e '$(DOCUMENT_R)'
 
 demo: deps install
-	$(RSCRIPT) inst/examples/demo.R
+	$(RSCRIPT) inst/examples/fashion_mnist_mlp.R
 
 engine-test: deps
 	$(CMAKE) -S . -B build/engine

@@ -65,6 +65,9 @@ rk_progbar <- function(target, verbose, width = 20L) {
   pb$start <- proc.time()[["elapsed"]]
   pb$last_width <- 0L
   pb$ansi <- verbose == 1L && rk_progress_ansi()
+  # Redrawing with "\r" only works on a terminal (or RStudio's console); in a log file or a
+  # pipe every redraw would pile up on one line, so there the bar is drawn once, when complete.
+  pb$dynamic <- interactive() || isatty(stdout()) || nzchar(Sys.getenv("RSTUDIO"))
   pb$update <- function(current, logs = list(), finalize = FALSE) {
     if (pb$verbose == 0L) return(invisible(NULL))
     now <- proc.time()[["elapsed"]]
@@ -80,6 +83,7 @@ rk_progbar <- function(target, verbose, width = 20L) {
       cat(line, "\n", sep = "")
       return(invisible(NULL))
     }
+    if (!pb$dynamic && !finalize) return(invisible(NULL))
     filled <- as.integer(floor(pb$width * min(current / target, 1)))
     rest <- pb$width - filled
     done <- strrep("\u2501", filled)
@@ -101,7 +105,7 @@ rk_progbar <- function(target, verbose, width = 20L) {
     w <- nchar(line, type = "width")
     pad <- if (pb$last_width > w) strrep(" ", pb$last_width - w) else ""
     pb$last_width <- w
-    cat("\r", line, pad, if (finalize) "\n", sep = "")
+    cat(if (pb$dynamic) "\r", line, pad, if (finalize) "\n", sep = "")
     utils::flush.console()
     invisible(NULL)
   }

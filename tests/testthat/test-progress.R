@@ -38,10 +38,16 @@ test_that("times and values are formatted as Keras's Progbar formats them", {
 test_that("progress bars: verbose 1 redraws with \\r and ends the line; verbose 2 prints one line", {
   pb <- rkeras:::rk_progbar(469, 1L)
   pb$ansi <- FALSE
+  pb$dynamic <- TRUE
   out <- capture.output(pb$update(469, list(accuracy = 0.9012, loss = 0.341), finalize = TRUE))
   expect_match(out, "^\r469/469 \u2501{20} \\d+s \\d+(us|ms|s)/step - accuracy: 0.9012 - loss: 0.3410$")
   out <- paste(capture.output(pb$update(100, list(loss = 0.5))), collapse = "")
   expect_match(out, "^\r100/469 \u2501{4}\u2500{16} \\d+s")
+  # Not a terminal (a log file, a pipe): no redraws, one complete line per epoch.
+  pb$dynamic <- FALSE
+  expect_silent(pb$update(200, list(loss = 0.5)))
+  out <- capture.output(pb$update(469, list(loss = 0.25), finalize = TRUE))
+  expect_match(out, "^469/469 \u2501{20} \\d+s")
   pb2 <- rkeras:::rk_progbar(12, 2L)
   expect_silent(pb2$update(5, list(loss = 1)))
   expect_output(pb2$update(12, list(loss = 1), finalize = TRUE), "^12/12 - \\d+s - \\d+(us|ms|s)/step - loss: 1.0000$")
@@ -61,7 +67,9 @@ test_that("fit/evaluate/predict print keras3-style output at verbose 1 and 2, no
   expect_match(out, "^4/4 - .* - val_loss: \\d+\\.\\d{4} - val_mae: \\d+\\.\\d{4}$")
   out <- paste(capture.output(fit(m, x, y, epochs = 2, batch_size = 8, verbose = 1)), collapse = "\n")
   expect_match(out, "^Epoch 1/2\n")
-  expect_match(out, "\r5/5 \u2501{20} \\d+s \\d+(us|ms|s)/step - loss: \\d\\.\\d{4} - mae: \\d\\.\\d{4}\nEpoch 2/2")
+  # capture.output() is not a terminal: the bar is written once per epoch, without "\r".
+  expect_match(out, "\n5/5 \u2501{20} \\d+s \\d+(us|ms|s)/step - loss: \\d\\.\\d{4} - mae: \\d\\.\\d{4}\nEpoch 2/2")
+  expect_false(grepl("\r", out, fixed = TRUE))
   expect_output(evaluate(m, x, y, verbose = 2), "^2/2 - \\d+s - \\d+(us|ms|s)/step - loss: .* - mae: ")
   expect_output(predict(m, x, verbose = 2), "^2/2 - \\d+s - \\d+(us|ms|s)/step$")
   expect_silent(fit(m, x, y, epochs = 2, verbose = 0))

@@ -1,7 +1,7 @@
 # rkeras engine demonstration: fit a linear regression y = X w + b by gradient descent,
 # with the forward pass, the loss and the gradients computed by the package's C++
 # tensor and autograd engine, driven from R. Run with `make demo` or
-#   Rscript inst/examples/demo.R
+#   Rscript inst/examples/autograd_regression.R
 
 library(rkeras)
 
