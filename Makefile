@@ -25,6 +25,9 @@ DEPS := r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat r-cran-roxygen2 
         r-cran-knitr r-cran-rmarkdown r-cran-ggplot2 r-cran-zeallot r-cran-magrittr \
         r-cran-cli r-cran-generics r-cran-hdf5r pandoc dataset-fashion-mnist cmake g++ make googletest libgtest-dev
 
+# Only for `make bench`: the PyTorch peer (Debian's torch 1.13 on OpenBLAS built with OpenMP).
+BENCH_DEPS := python3-torch python3-numpy libopenblas0-openmp
+
 # Sanitizer run-time options: any report fails the test that triggered it.
 SAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1 \
            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -45,7 +48,7 @@ RTEST_R := options(testthat.progress.max_fails = 1e6); \
   cat(sprintf("rtest: %d passed, %d failed, %d skipped\n", passed, failed, skipped)); \
   if (failed > 0L) quit(save = "no", status = 1L)
 
-.PHONY: help deps install document demo engine-test sanitize rtest test check bench clean
+.PHONY: help deps bench-deps install document demo engine-test sanitize rtest test check bench clean
 
 help:
 	@echo "rkeras $(VERSION) targets:"
@@ -57,27 +60,36 @@ help:
 	@echo "  make sanitize     engine tests under ASan + UBSan (build/sanitize)"
 	@echo "  make rtest        testthat on the installed package"
 	@echo "  make check        R CMD build + R CMD check --no-manual (build/check)"
-	@echo "  make bench        build and run the engine benchmarks (bench/)"
+	@echo "  make bench        engine benchmarks, then rkeras vs PyTorch (bench/compare.sh)"
+	@echo "  make bench-deps   install the PyTorch peer for make bench (root; not part of deps)"
 	@echo "  make document     Rcpp::compileAttributes() + roxygen2::roxygenise()"
 	@echo "  make clean        remove build trees and compiled objects"
 
-deps:
+# Installs the Debian packages in $(1) that are missing (as root; else prints the command).
+define install_debs
 	@missing=""; \
-	for p in $(DEPS); do \
+	for p in $(1); do \
 	  s=$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null || true); \
 	  [ "$$s" = "install ok installed" ] || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then \
-	  echo "deps: all $(words $(DEPS)) Debian packages are installed"; exit 0; \
+	  echo "$(2): all $(words $(1)) Debian packages are installed"; exit 0; \
 	fi; \
-	echo "deps: missing:$$missing"; \
+	echo "$(2): missing:$$missing"; \
 	if [ "$$(id -u)" != 0 ]; then \
-	  echo "deps: not root; run as root:" >&2; \
+	  echo "$(2): not root; run as root:" >&2; \
 	  echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing" >&2; \
 	  exit 1; \
 	fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update && apt-get install -y --no-install-recommends $$missing
+endef
+
+deps:
+	$(call install_debs,$(DEPS),deps)
+
+bench-deps:
+	$(call install_debs,$(BENCH_DEPS),bench-deps)
 
 install: deps
 	MAKEFLAGS=-j$(JOBS) $(R) CMD INSTALL --preclean .
@@ -122,7 +134,7 @@ check: deps
 	echo "check: $$status"; \
 	case "$$status" in *ERROR*|*WARNING*|*unknown*) exit 1 ;; esac
 
-bench: deps install
+bench: deps bench-deps install
 	$(CMAKE) -S . -B build/engine
 	$(CMAKE) --build build/engine -j $(JOBS) --target benches
 	@found=0; for b in build/engine/bench_*; do \
@@ -132,6 +144,8 @@ bench: deps install
 	[ "$$found" = 1 ] || echo "bench: no benchmarks in bench/ yet"
 	@echo "== bench/gemm.R (through the installed R package)"
 	$(RSCRIPT) bench/gemm.R
+	@echo "== bench/compare.sh (rkeras vs PyTorch, $${THREADS:-2} threads; PyTorch scripts from $${RKERAS_TORCH_BENCH:-../shared/bench})"
+	RSCRIPT=$(RSCRIPT) sh bench/compare.sh
 
 clean:
 	rm -rf build $(PKG).Rcheck $(PKG)_*.tar.gz

@@ -430,10 +430,17 @@ SEXP rk_graph_predict(SEXP graph, SEXP inputs, int batch_size) {
           batch[k] = xs[k];
           continue;
         }
-        std::vector<int64_t> st(static_cast<size_t>(xs[k].rank()), 0), sz(static_cast<size_t>(xs[k].rank()), -1);
-        st[0] = start;
-        sz[0] = len;
-        batch[k] = rk::ops::slice(xs[k], st, sz);
+        // Rows [start, start + len) of a contiguous row-major tensor are contiguous: a view into the
+        // same storage (inference only reads its inputs), not a copy of every batch.
+        std::vector<int64_t> dims = xs[k].shape().dims();
+        const size_t row_bytes = xs[k].nbytes() / static_cast<size_t>(dims[0]);
+        dims[0] = len;
+        auto impl = std::make_shared<rk::TensorImpl>();
+        impl->shape = rk::Shape(dims);
+        impl->dtype = xs[k].dtype();
+        impl->storage = xs[k].impl()->storage;
+        impl->offset_bytes = xs[k].impl()->offset_bytes + static_cast<size_t>(start) * row_bytes;
+        batch[k] = rk::Tensor(std::move(impl));
       }
       ctx.extra_losses.clear();
       std::vector<rk::Tensor> outs = g->forward(batch, ctx);

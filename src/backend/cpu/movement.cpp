@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/parallel_for.h"
 
 namespace rk::cpu {
 
@@ -117,12 +118,11 @@ void permute_kernel(const E* in, E* out, const SimplePerm& sp) {
     std::vector<int64_t> od(out_dims.begin(), out_dims.end() - 1), oi(out_in_stride.begin(), out_in_stride.end() - 1),
         oo(out_strides.begin(), out_strides.end() - 1);
     const int64_t rows = numel / len;
-#pragma omp parallel for schedule(static) if (numel > kParallelMin)
-    for (int64_t t = 0; t < rows; ++t) {
+    parallel_for(rows, numel > kParallelMin, [&](int64_t t) {
       int64_t bi, bo;
       offsets_of(t, od, oi, oo, bi, bo);
       std::memcpy(out + bo, in + bi, static_cast<size_t>(len) * sizeof(E));
-    }
+    });
     return;
   }
   // Otherwise a batched 2-D transpose between out axis a (the last) and out axis b (the one
@@ -146,8 +146,7 @@ void permute_kernel(const E* in, E* out, const SimplePerm& sp) {
   const int64_t tiles_a = (na + kTile - 1) / kTile, tiles_b = (nb + kTile - 1) / kTile;
   const int64_t n_tasks = n_rest * tiles_b * tiles_a;
 
-#pragma omp parallel for schedule(static) if (numel > kParallelMin)
-  for (int64_t task = 0; task < n_tasks; ++task) {
+  parallel_for(n_tasks, numel > kParallelMin, [&](int64_t task) {
     const int64_t ta = task % tiles_a;
     const int64_t tb = (task / tiles_a) % tiles_b;
     const int64_t rest = task / (tiles_a * tiles_b);
@@ -160,21 +159,20 @@ void permute_kernel(const E* in, E* out, const SimplePerm& sp) {
       E* dst = out + base_out + x * out_sb;
       for (int64_t y = a0; y < a1; ++y) dst[y] = src[y * in_sa];
     }
-  }
+  });
 }
 
 template <typename T>
 void accumulate_runs(const T* src, T* dst, int64_t run, const std::vector<int64_t>& outer_dims,
                      const std::vector<int64_t>& outer_ss, const std::vector<int64_t>& outer_ds, bool parallel) {
   const int64_t n_outer = product(outer_dims, 0, outer_dims.size());
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t o = 0; o < n_outer; ++o) {
+  parallel_for(n_outer, parallel, [&](int64_t o) {
     int64_t so, dof;
     offsets_of(o, outer_dims, outer_ss, outer_ds, so, dof);
     const T* s = src + so;
     T* d = dst + dof;
     for (int64_t i = 0; i < run; ++i) d[i] += s[i];
-  }
+  });
 }
 
 // Duplicate indices write the same gx row, so threads split outer slices and column chunks
@@ -187,8 +185,7 @@ void scatter_add_kernel(const T* g, const std::vector<int64_t>& ids, T* gx, int6
   const int64_t m = static_cast<int64_t>(ids.size());
   const int64_t chunks = (inner + kChunk - 1) / kChunk;
   const int64_t tasks = outer * chunks;
-#pragma omp parallel for schedule(static) if (parallel && tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, parallel && tasks > 1, [&](int64_t t) {
     const int64_t o = t / chunks, c = t - o * chunks;
     const int64_t i0 = c * kChunk, i1 = std::min(inner, i0 + kChunk);
     for (int64_t j = 0; j < m; ++j) {
@@ -196,18 +193,17 @@ void scatter_add_kernel(const T* g, const std::vector<int64_t>& ids, T* gx, int6
       T* d = gx + (o * n + ids[static_cast<size_t>(j)]) * inner;
       for (int64_t i = i0; i < i1; ++i) d[i] += s[i];
     }
-  }
+  });
 }
 
 template <typename T>
 void one_hot_kernel(const int32_t* idx, int64_t n, T* out, int64_t depth) {
-#pragma omp parallel for schedule(static) if (n * depth > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for(n, n * depth > kParallelMin, [&](int64_t i) {
     T* row = out + i * depth;
     std::fill(row, row + depth, T(0));
     const int64_t c = idx[i];
     if (c >= 0 && c < depth) row[c] = T(1);
-  }
+  });
 }
 
 template <typename F>
@@ -283,13 +279,12 @@ void CpuBackend::copy_region(const Tensor& src, const std::vector<int64_t>& src_
     const size_t es = dtype_size(src.dtype());
     const char* sp = static_cast<const char*>(src.raw_data());
     char* dp = static_cast<char*>(dst.raw_data());
-#pragma omp parallel for schedule(static) if (total > kParallelMin && n_outer > 1)
-    for (int64_t o = 0; o < n_outer; ++o) {
+    parallel_for(n_outer, total > kParallelMin && n_outer > 1, [&](int64_t o) {
       int64_t so, dof;
       offsets_of(o, outer_dims, outer_ss, outer_ds, so, dof);
       std::memcpy(dp + static_cast<size_t>(dst_base + dof) * es, sp + static_cast<size_t>(src_base + so) * es,
                   static_cast<size_t>(run) * es);
-    }
+    });
     return;
   }
   RK_DISPATCH_FLOAT(src.dtype(), "copy_region (accumulate)", [&] {
@@ -311,12 +306,11 @@ void CpuBackend::gather(const Tensor& x, const Tensor& idx, int axis, Tensor& ou
   char* op = static_cast<char*>(out.raw_data());
   if (row == 0 || m == 0 || outer == 0) return;
   const int64_t rows = outer * m;
-#pragma omp parallel for schedule(static) if (rows * inner > kParallelMin)
-  for (int64_t t = 0; t < rows; ++t) {
+  parallel_for(rows, rows * inner > kParallelMin, [&](int64_t t) {
     const int64_t o = t / m, j = t - o * m;
     std::memcpy(op + static_cast<size_t>(t) * row,
                 xp + static_cast<size_t>(o * n + ids[static_cast<size_t>(j)]) * row, row);
-  }
+  });
 }
 
 void CpuBackend::scatter_add(const Tensor& g, const Tensor& idx, int axis, Tensor& gx) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/parallel_for.h"
 
 namespace rk::cpu {
 
@@ -129,11 +130,10 @@ void reduce_rows(const T* x, T* out, int64_t outer, int64_t red) {
     out[0] = finish<OP, T>(acc, red);
     return;
   }
-#pragma omp parallel for schedule(static) if (outer * red > kParallelMin && outer > 1)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, outer * red > kParallelMin && outer > 1, [&](int64_t o) {
     A acc = row_reduce<OP>(x + o * red, red);
     out[o] = finish<OP, T>(acc, red);
-  }
+  });
 }
 
 // ---- [outer, red, inner] with inner > 1: vectorisable column accumulators ----------------
@@ -142,8 +142,7 @@ void reduce_cols(const T* x, T* out, int64_t outer, int64_t red, int64_t inner) 
   using A = acc_t<T>;
   int64_t nchunk = (inner + kInnerChunk - 1) / kInnerChunk;
   int64_t tasks = outer * nchunk;
-#pragma omp parallel for schedule(static) if (outer * red * inner > kParallelMin && tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, outer * red * inner > kParallelMin && tasks > 1, [&](int64_t t) {
     int64_t o = t / nchunk, j0 = (t % nchunk) * kInnerChunk;
     int64_t w = std::min(kInnerChunk, inner - j0);
     A acc[kInnerChunk];
@@ -166,7 +165,7 @@ void reduce_cols(const T* x, T* out, int64_t outer, int64_t red, int64_t inner) 
     } else {
       for (int64_t j = 0; j < w; ++j) dst[j] = finish<OP, T>(acc[j], red);
     }
-  }
+  });
 }
 
 // ---- general (non-contiguous reduced axes): explicit offset lists --------------------------
@@ -207,8 +206,7 @@ void reduce_general(const T* x, T* out, const std::vector<int64_t>& dims, const 
   };
   std::vector<int64_t> roff = offsets(rdims, rstr), koff = offsets(kdims, kstr);
   auto nred = static_cast<int64_t>(roff.size()), nout = static_cast<int64_t>(koff.size());
-#pragma omp parallel for schedule(static) if (nout * nred > kParallelMin && nout > 1)
-  for (int64_t o = 0; o < nout; ++o) {
+  parallel_for(nout, nout * nred > kParallelMin && nout > 1, [&](int64_t o) {
     const T* base = x + koff[static_cast<size_t>(o)];
     if constexpr (OP == ReduceOp::LogSumExp) {
       A mx = identity<ReduceOp::Max, A>();
@@ -222,7 +220,7 @@ void reduce_general(const T* x, T* out, const std::vector<int64_t>& dims, const 
       for (int64_t r = 0; r < nred; ++r) step<OP>(acc, static_cast<A>(base[roff[static_cast<size_t>(r)]]));
       out[o] = finish<OP, T>(acc, nred);
     }
-  }
+  });
 }
 
 template <ReduceOp OP, typename T>
@@ -305,8 +303,7 @@ void arg_reduce_typed(ArgReduceOp op, const T* x, int32_t* out, const AxisView& 
   using A = acc_t<T>;
   int64_t total = v.outer * v.inner;
   bool is_max = op == ArgReduceOp::ArgMax;
-#pragma omp parallel for schedule(static) if (total * v.n > kParallelMin && total > 1)
-  for (int64_t t = 0; t < total; ++t) {
+  parallel_for(total, total * v.n > kParallelMin && total > 1, [&](int64_t t) {
     int64_t o = t / v.inner, j = t % v.inner;
     const T* p = x + o * v.n * v.inner + j;
     int64_t best_i = 0;
@@ -325,15 +322,14 @@ void arg_reduce_typed(ArgReduceOp op, const T* x, int32_t* out, const AxisView& 
       }
     }
     out[t] = static_cast<int32_t>(best_i);
-  }
+  });
 }
 
 template <typename T>
 void softmax_typed(const T* x, T* y, const AxisView& v, bool log) {
   using A = double;
   if (v.inner == 1) {
-#pragma omp parallel for schedule(static) if (v.outer * v.n > kParallelMin && v.outer > 1)
-    for (int64_t o = 0; o < v.outer; ++o) {
+    parallel_for(v.outer, v.outer * v.n > kParallelMin && v.outer > 1, [&](int64_t o) {
       const T* xr = x + o * v.n;
       T* yr = y + o * v.n;
       T mx = -std::numeric_limits<T>::infinity();
@@ -353,12 +349,11 @@ void softmax_typed(const T* x, T* y, const AxisView& v, bool log) {
         T inv = static_cast<T>(1.0 / s);
         for (int64_t i = 0; i < v.n; ++i) yr[i] *= inv;
       }
-    }
+    });
     return;
   }
   int64_t nchunk = (v.inner + kInnerChunk - 1) / kInnerChunk, tasks = v.outer * nchunk;
-#pragma omp parallel for schedule(static) if (v.outer * v.n * v.inner > kParallelMin && tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, v.outer * v.n * v.inner > kParallelMin && tasks > 1, [&](int64_t t) {
     int64_t o = t / nchunk, j0 = (t % nchunk) * kInnerChunk, w = std::min(kInnerChunk, v.inner - j0);
     const T* xb = x + o * v.n * v.inner + j0;
     T* yb = y + o * v.n * v.inner + j0;
@@ -382,15 +377,14 @@ void softmax_typed(const T* x, T* y, const AxisView& v, bool log) {
         if (log) dst = (xb[i * v.inner + j] - mx[j]) - static_cast<T>(std::log(s[j]));
         else dst = static_cast<T>(dst / s[j]);
       }
-  }
+  });
 }
 
 template <typename T>
 void softmax_backward_typed(const T* y, const T* gy, T* gx, const AxisView& v, bool log) {
   // softmax: gx = y * (gy - sum(gy * y)); log_softmax: gx = gy - exp(y) * sum(gy).
   int64_t total = v.outer * v.inner;
-#pragma omp parallel for schedule(static) if (total * v.n > kParallelMin && total > 1)
-  for (int64_t t = 0; t < total; ++t) {
+  parallel_for(total, total * v.n > kParallelMin && total > 1, [&](int64_t t) {
     int64_t o = t / v.inner, j = t % v.inner, base = o * v.n * v.inner + j;
     double s = 0;
     for (int64_t i = 0; i < v.n; ++i) {
@@ -402,7 +396,7 @@ void softmax_backward_typed(const T* y, const T* gy, T* gx, const AxisView& v, b
       int64_t k = base + i * v.inner;
       gx[k] = log ? gy[k] - std::exp(y[k]) * st : y[k] * (gy[k] - st);
     }
-  }
+  });
 }
 
 // Row-wise softmax of logits [rows, C] into probs; returns max + log(sum exp) per row via lse.
@@ -427,8 +421,7 @@ void check_float(const Tensor& t, const char* op) {
 
 template <typename T>
 void softmax_xent_typed(const T* x, const T* t, T* p, T* l, int64_t rows, int64_t c) {
-#pragma omp parallel for schedule(static) if (rows * c > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, rows * c > kParallelMin && rows > 1, [&](int64_t r) {
     const T* xr = x + r * c;
     const T* tr = t + r * c;
     double lse = softmax_row(xr, p + r * c, c);
@@ -437,33 +430,31 @@ void softmax_xent_typed(const T* x, const T* t, T* p, T* l, int64_t rows, int64_
     for (int64_t i = 0; i < c; ++i)
       if (tr[i] != T(0)) acc += static_cast<double>(tr[i]) * (lse - static_cast<double>(xr[i]));
     l[r] = static_cast<T>(acc);
-  }
+  });
 }
 
 template <typename T>
 void sparse_xent_typed(const T* x, const int32_t* lab, T* p, T* l, int64_t rows, int64_t c) {
-#pragma omp parallel for schedule(static) if (rows * c > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, rows * c > kParallelMin && rows > 1, [&](int64_t r) {
     double lse = softmax_row(x + r * c, p + r * c, c);
     l[r] = static_cast<T>(lse - static_cast<double>(x[r * c + lab[r]]));
-  }
+  });
 }
 
 template <typename T>
 void sparse_xent_backward_typed(const T* p, const int32_t* lab, const T* g, T* gx, int64_t rows, int64_t c) {
-#pragma omp parallel for schedule(static) if (rows * c > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, rows * c > kParallelMin && rows > 1, [&](int64_t r) {
     T gr = g[r];
     for (int64_t i = 0; i < c; ++i) gx[r * c + i] = gr * p[r * c + i];
     gx[r * c + lab[r]] -= gr;
-  }
+  });
 }
 
 template <typename T>
 void sigmoid_bce_typed(const T* x, const T* t, T* o, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i)
+  parallel_for(n, n > kParallelMin, [&](int64_t i) {
     o[i] = std::max(x[i], T(0)) - x[i] * t[i] + std::log1p(std::exp(-std::fabs(x[i])));
+  });
 }
 
 void check_labels(const Tensor& labels, int64_t c) {
