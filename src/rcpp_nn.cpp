@@ -191,25 +191,6 @@ bool flag_from_r(SEXP x, const char* what) {
   return LOGICAL(x)[0] != 0;
 }
 
-template <typename T>
-void holder_finalizer(SEXP p) {
-  auto* h = static_cast<std::shared_ptr<T>*>(R_ExternalPtrAddr(p));
-  if (h) {
-    R_ClearExternalPtr(p);
-    delete h;
-  }
-}
-
-// Wraps a shared engine object as an R external pointer of class `cls` (finalizer registered
-// before the object is attached, so a failing R allocation cannot leak it).
-template <typename T>
-SEXP wrap_shared(std::shared_ptr<T> obj, const char* cls) {
-  Rcpp::Shield<SEXP> p(R_MakeExternalPtr(nullptr, R_NilValue, R_NilValue));
-  R_RegisterCFinalizerEx(p, holder_finalizer<T>, TRUE);
-  R_SetExternalPtrAddr(p, new std::shared_ptr<T>(std::move(obj)));
-  Rf_setAttrib(p, R_ClassSymbol, Rf_mkString(cls));
-  return p;
-}
 
 SEXP wrap_layer(std::unique_ptr<rk::nn::Layer> l) {
   return wrap_shared<const rk::nn::Layer>(std::shared_ptr<const rk::nn::Layer>(std::move(l)), "rkeras_engine_layer");

@@ -14,6 +14,27 @@
 
 namespace rkglue {
 
+/// Finalizer of an external pointer whose address is a heap-allocated std::shared_ptr<T>.
+template <typename T>
+void shared_finalizer(SEXP p) {
+  auto* h = static_cast<std::shared_ptr<T>*>(R_ExternalPtrAddr(p));
+  if (h) {
+    R_ClearExternalPtr(p);
+    delete h;
+  }
+}
+
+/// Wraps a shared engine object as an R external pointer of class `cls`; the finalizer is
+/// registered before the object is attached, so a failing R allocation cannot leak it.
+template <typename T>
+SEXP wrap_shared(std::shared_ptr<T> obj, const char* cls) {
+  Rcpp::Shield<SEXP> p(R_MakeExternalPtr(nullptr, R_NilValue, R_NilValue));
+  R_RegisterCFinalizerEx(p, shared_finalizer<T>, TRUE);
+  R_SetExternalPtrAddr(p, new std::shared_ptr<T>(std::move(obj)));
+  Rf_setAttrib(p, R_ClassSymbol, Rf_mkString(cls));
+  return p;
+}
+
 /// The engine layer behind an "rkeras_engine_layer" object; TypeError/ValueError naming `what` otherwise.
 inline const std::shared_ptr<const rk::nn::Layer>& layer_ref(SEXP x, const char* what = "layer") {
   if (TYPEOF(x) != EXTPTRSXP || !Rf_inherits(x, "rkeras_engine_layer"))

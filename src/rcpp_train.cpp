@@ -2,6 +2,7 @@
 // (train_on_batch / test_on_batch) or per epoch (fit), with R called back only for progress and
 // callbacks (throttled) and Ctrl-C honoured at step boundaries.
 #include "rcpp_glue.h"
+#include "rcpp_nn.h"
 
 #include <R_ext/Utils.h>
 
@@ -21,6 +22,7 @@
 using rkglue::guard;
 using rkglue::tensor_ref;
 using rkglue::wrap_tensor;
+using rkglue::wrap_shared;
 
 namespace {
 
@@ -28,23 +30,6 @@ namespace {
 // Each object is a heap-allocated shared_ptr, so the trainer can share the graph and optimizer.
 // Graphs come from rcpp_nn.cpp with the same layout (class "rkeras_engine_graph").
 
-template <typename T>
-void finalize_shared(SEXP p) {
-  auto* h = static_cast<std::shared_ptr<T>*>(R_ExternalPtrAddr(p));
-  if (h) {
-    R_ClearExternalPtr(p);
-    delete h;
-  }
-}
-
-template <typename T>
-SEXP wrap_shared(std::shared_ptr<T> obj, const char* cls) {
-  Rcpp::Shield<SEXP> p(R_MakeExternalPtr(nullptr, R_NilValue, R_NilValue));
-  R_RegisterCFinalizerEx(p, finalize_shared<T>, TRUE);
-  R_SetExternalPtrAddr(p, new std::shared_ptr<T>(std::move(obj)));
-  Rf_setAttrib(p, R_ClassSymbol, Rf_mkString(cls));
-  return p;
-}
 
 template <typename T>
 const std::shared_ptr<T>& shared_ref(SEXP x, const char* cls, const char* what) {

@@ -13,6 +13,7 @@
 #endif
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/parallel_for.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/elementwise_simd.h"
 
@@ -22,25 +23,6 @@ namespace {
 // Below these sizes a parallel region costs more than it saves (2 cores, ~1-5 us per fork/join).
 constexpr int64_t kGrainCheap = 1 << 15;  // add, copy, compare: memory-bound
 constexpr int64_t kGrainHeavy = 1 << 12;  // exp, erf, tanh, pow, random numbers
-
-// Calls f(begin, end) on contiguous chunks of [0, n), in parallel when n > grain.
-template <typename F>
-void parallel_range(int64_t n, int64_t grain, F f) {
-  if (n <= 0) return;
-#ifdef _OPENMP
-  if (n > grain && omp_get_max_threads() > 1 && !omp_in_parallel()) {
-#pragma omp parallel
-    {
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t chunk = (n + nt - 1) / nt;
-      const int64_t b = t * chunk, e = std::min(n, b + chunk);
-      if (b < e) f(b, e);
-    }
-    return;
-  }
-#endif
-  f(int64_t{0}, n);
-}
 
 // ---------------------------------------------------------------------------------- broadcasting
 // Output extents with the element strides of up to three inputs (stride 0 along broadcast axes).

@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/parallel_for.h"
 #include "backend/cpu/cpu_features.h"
 
 namespace rk::cpu {
@@ -48,24 +49,13 @@ class FlushDenormals {
   FlushDenormals& operator=(const FlushDenormals&) = delete;
 };
 
+// parallel_range with flush-to-zero set on whichever thread runs each chunk.
 template <typename F>
 void parallel_chunks(int64_t n, F f) {
-  if (n <= 0) return;
-#ifdef _OPENMP
-  if (n > kGrainOptim && omp_get_max_threads() > 1 && !omp_in_parallel()) {
-#pragma omp parallel
-    {
-      FlushDenormals ftz;
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t chunk = (n + nt - 1) / nt;
-      const int64_t b = t * chunk, e = std::min(n, b + chunk);
-      if (b < e) f(b, e);
-    }
-    return;
-  }
-#endif
-  FlushDenormals ftz;
-  f(int64_t{0}, n);
+  parallel_range(n, kGrainOptim, [&](int64_t b, int64_t e) {
+    FlushDenormals ftz;
+    f(b, e);
+  });
 }
 
 // The gradient as the rule sees it: scaled, then clipped elementwise when asked.

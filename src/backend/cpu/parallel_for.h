@@ -5,6 +5,7 @@
 #pragma once
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace rk::cpu {
@@ -21,6 +22,27 @@ inline void parallel_for(int64_t n, bool parallel, F&& f) {
   }
 #endif
   for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+/// Calls f(begin, end) once per thread on contiguous chunks of [0, n) when n > grain (and a pool
+/// exists, outside any parallel region), else f(0, n) on the calling thread. Contiguous chunks keep
+/// each thread's accesses streaming, which elementwise and optimizer kernels need.
+template <typename F>
+inline void parallel_range(int64_t n, int64_t grain, F&& f) {
+  if (n <= 0) return;
+#ifdef _OPENMP
+  if (n > grain && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t chunk = (n + nt - 1) / nt;
+      const int64_t b = t * chunk, e = std::min(n, b + chunk);
+      if (b < e) f(b, e);
+    }
+    return;
+  }
+#endif
+  f(int64_t{0}, n);
 }
 
 }  // namespace rk::cpu
