@@ -331,6 +331,9 @@ rk_class_weight_to_sample_weight <- function(class_weight, lab) {
 rk_adapt_xy <- function(model, x, y, sample_weight, class_weight, verb,
                         args = c("x", "y", "sample_weight")) {
   rk_require_compiled(model, verb)
+  undo_build <- rk_model_build_undo(model)
+  ok <- FALSE
+  on.exit(if (!ok && !is.null(undo_build)) undo_build())
   ax <- args[[1L]]
   xs <- rk_adapt_x(model, x, ax)
   info <- rk_compile_info_for(model, verb)
@@ -357,6 +360,7 @@ rk_adapt_xy <- function(model, x, y, sample_weight, class_weight, verb,
       rk_da_abort("`class_weight` is only supported for models with a single output.")
     sw <- rk_class_weight_to_sample_weight(class_weight, ys[[1L]])
   }
+  ok <- TRUE
   list(xs = xs, ys = ys, sw = sw, n = n, info = info)
 }
 

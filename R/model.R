@@ -499,6 +499,29 @@ rk_model_ensure_built <- function(model, x_list) {
   invisible(model)
 }
 
+# What building an unbuilt Sequential model from data changes, as a function that puts it back
+# (NULL when there is nothing to undo: the model is built already, or nests models whose build
+# state lives elsewhere). fit()/evaluate() build the model from `x` before they can check `y`; a
+# call that then rejects the data must leave the model as it was.
+rk_model_build_undo <- function(model) {
+  st <- rk_state(model)
+  if (!identical(st$model_type, "sequential") || rk_model_is_built(st)) return(NULL)
+  layers <- lapply(st$seq_layers, rk_state)
+  if (any(vapply(layers, function(l) isTRUE(l$is_model), logical(1)))) return(NULL)
+  fields <- c("built", "build_shapes", "weights", "nodes")
+  saved <- lapply(layers, function(l) mget(fields, envir = l))
+  function() {
+    for (i in seq_along(layers)) {
+      l <- layers[[i]]
+      for (f in fields) assign(f, saved[[i]][[f]], envir = l)
+      rm(list = ls(l$engine_cache, all.names = TRUE), envir = l$engine_cache)
+    }
+    st$input_layer <- NULL
+    st$seq_kts <- NULL
+    rk_model_invalidate(model)
+  }
+}
+
 # The model's engine graph (cached; rebuilt after any structure / trainable change).
 rk_model_graph <- function(model) {
   st <- rk_check_model(model, "model")

@@ -226,3 +226,22 @@ test_that("validation_split outside [0, 1)", {
   expect_true("val_loss" %in% names(h$metrics))
   expect_still_trains(fx)
 })
+
+test_that("a model without an input shape stays unbuilt when fit()/evaluate() reject the labels", {
+  set.seed(3)
+  model <- keras_model_sequential() |>
+    layer_dense(4, activation = "relu") |>
+    layer_dense(3, activation = "softmax")
+  model |> compile(optimizer = "adam", loss = "sparse_categorical_crossentropy")
+  x <- matrix(rnorm(30 * 5), ncol = 5)
+  expect_error(fit(model, x, c(0L, 1L, 7L)[rep(1:3, 10)], verbose = 0), class = "rkeras_value_error")
+  expect_false(model$built)
+  expect_length(get_weights(model), 0L)
+  expect_error(evaluate(model, x, 0:1, verbose = 0), class = "rkeras_shape_error")
+  expect_false(model$built)
+  # It can still be built from other data afterwards, with another feature count.
+  x2 <- matrix(rnorm(30 * 6), ncol = 6)
+  fit(model, x2, rep(0:2, 10), epochs = 1, verbose = 0)
+  expect_true(model$built)
+  expect_equal(dim(get_weights(model)[[1]]), c(6L, 4L))
+})
