@@ -120,6 +120,8 @@ int main() {
       {"fwd   C[128,256]=A[128,784]B[784,256]", false, false, 128, 256, 784},
       {"dW    C[784,256]=A^T B, A[128,784]", true, false, 784, 256, 128},
       {"dX    C[128,784]=A B^T, B[784,256]", false, true, 128, 784, 256},
+      {"inf1  C[1000,256]=A[1000,784]B[784,256]", false, false, 1000, 256, 784},
+      {"inf2  C[1000,128]=A[1000,256]B[256,128]", false, false, 1000, 128, 256},
   };
   std::vector<SimdLevel> levels{best};
   if (best != SimdLevel::Portable) levels.push_back(SimdLevel::Portable);
