@@ -241,7 +241,11 @@ rk_as_callback_list <- function(callbacks) {
 
 # Which hooks any callback of the list has.
 rk_callbacks_have <- function(cbs, hook) {
-  any(vapply(cbs, function(cb) is.function(get("hooks", envir = cb)[[hook]]), logical(1)))
+  # a hook marked "rkeras_passive" runs when the hook is called anyway but does not turn it on
+  any(vapply(cbs, function(cb) {
+    f <- get("hooks", envir = cb)[[hook]]
+    is.function(f) && !isTRUE(attr(f, "rkeras_passive"))
+  }, logical(1)))
 }
 
 # Gives every callback the model and params (Keras's set_model/set_params).
@@ -290,4 +294,367 @@ rk_model_metric_direction <- function(model, name) {
   kind <- rk_metric_aliases[name]
   if (!is.na(kind)) return(rk_metric_defs[[kind]]$direction)
   NULL
+}
+
+# ---- csv_logger, learning_rate_scheduler, reduce_lr_on_plateau, terminate_on_nan -------------
+
+# The compiled optimizer of the model a callback is attached to (errors otherwise).
+rk_callback_optimizer <- function(model, who) {
+  opt <- if (!is.null(model)) model$optimizer
+  if (is.null(opt) || !inherits(opt, "rkeras_optimizer"))
+    rkeras_abort(sprintf("%s needs a model compiled with an optimizer that has a \"learning_rate\" attribute.", who),
+                 class = "rkeras_value_error", call = NULL)
+  opt
+}
+
+rk_callback_get_lr <- function(model, who) as.numeric(rk_callback_optimizer(model, who)$learning_rate)
+
+rk_callback_set_lr <- function(model, value, who) {
+  opt <- rk_callback_optimizer(model, who)
+  opt$learning_rate <- value
+  invisible(NULL)
+}
+
+# One CSV field: numbers written so that they read back exactly (as Python's
+# repr() does), strings quoted when they contain the separator, a quote or a newline.
+rk_csv_field <- function(v, sep) {
+  if (is.null(v) || (is.character(v) && identical(v, "NA"))) return("NA")
+  if (is.numeric(v) && length(v) == 1L) {
+    if (is.na(v) && !is.nan(v)) return("NA")
+    s <- sprintf("%.15g", v)
+    if (is.finite(v) && as.numeric(s) != v) s <- sprintf("%.17g", v)
+    return(s)
+  }
+  if (is.numeric(v)) return(rk_csv_quote(sprintf("[%s]", paste(format(v, digits = 15), collapse = ", ")), sep))
+  rk_csv_quote(as.character(v)[1L], sep)
+}
+
+rk_csv_quote <- function(s, sep) {
+  if (grepl(sep, s, fixed = TRUE) || grepl("[\"\r\n]", s)) paste0("\"", gsub("\"", "\"\"", s, fixed = TRUE), "\"")
+  else s
+}
+
+#' Callback that streams epoch results to a CSV file
+#'
+#' As keras3's `callback_csv_logger()`: after each epoch one row is written to
+#' `filename` with the epoch (0-based, as Keras writes it) and the values of the
+#' logs (loss, metrics, validation metrics, and anything callbacks earlier in the
+#' list added, such as `learning_rate`). The columns are fixed by the first epoch:
+#' its log names sorted alphabetically (when there are no `val_` names, Keras's
+#' `val_` columns for every name are added and hold `NA` until validation runs);
+#' names missing in a later epoch are written as `NA`. A header line is written
+#' when the file is created (or is empty with `append = TRUE`). The file is
+#' flushed after every epoch, so it can be read while training runs.
+#'
+#' @param filename Path of the CSV file.
+#' @param separator String used to separate the fields of a row.
+#' @param append `TRUE`: append to the file if it exists (continue training);
+#'   `FALSE`: overwrite it.
+#' @return A callback object to pass in `fit(callbacks = )`.
+#' @family callbacks
+#' @examples
+#' set.seed(1)
+#' x <- matrix(rnorm(40 * 2), ncol = 2)
+#' y <- x %*% c(1, -1)
+#' model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+#' model |> compile(optimizer = "sgd", loss = "mse", metrics = "mae")
+#' log_file <- tempfile(fileext = ".csv")
+#' model |> fit(x, y, epochs = 2, verbose = 0, validation_split = 0.25,
+#'              callbacks = list(callback_csv_logger(log_file)))
+#' read.csv(log_file)
+#' @export
+callback_csv_logger <- function(filename, separator = ",", append = FALSE) {
+  if (missing(filename) || !is.character(filename) || length(filename) != 1L || is.na(filename) || !nzchar(filename))
+    rkeras_abort("`filename` must be a single non-empty string (a file path).", class = "rkeras_type_error",
+                 call = NULL)
+  if (!is.character(separator) || length(separator) != 1L || is.na(separator) || nchar(separator) != 1L)
+    rkeras_abort(sprintf("`separator` must be a single character, got %s.", rk_describe(separator)),
+                 class = "rkeras_type_error", call = NULL)
+  rk_check_flag(append, "append")
+  self <- rk_new_callback("keras.src.callbacks.csv_logger.CSVLogger", list(), list(
+    filename = path.expand(filename), sep = separator, append = append, append_header = TRUE, keys = NULL,
+    writer = FALSE))
+  write_line <- function(fields) {
+    con <- file(self$filename, open = "a")
+    on.exit(close(con))
+    writeLines(paste(fields, collapse = self$sep), con)
+    flush(con)
+  }
+  self$hooks <- list(
+    on_train_begin = function(logs) {
+      if (self$append) {
+        if (file.exists(self$filename)) {
+          first <- readLines(self$filename, n = 1L, warn = FALSE)
+          self$append_header <- !(length(first) && nzchar(first))
+        }
+      } else {
+        close(file(self$filename, open = "w"))  # truncate / create
+      }
+      self$writer <- FALSE
+    },
+    on_epoch_end = function(epoch, logs) {
+      if (is.null(self$keys)) {
+        keys <- sort(names(logs), method = "radix")
+        if (!any(startsWith(keys, "val_"))) keys <- c(keys, paste0("val_", keys))
+        self$keys <- keys
+      }
+      if (!self$writer) {
+        if (self$append_header) write_line(vapply(c("epoch", self$keys), rk_csv_quote, "", sep = self$sep))
+        self$writer <- TRUE
+      }
+      row <- c(as.character(as.integer(epoch) - 1L),
+               vapply(self$keys, function(k) rk_csv_field(logs[[k]], self$sep), ""))
+      write_line(row)
+      invisible(NULL)
+    },
+    on_train_end = function(logs) {
+      self$writer <- FALSE
+    }
+  )
+  self
+}
+
+#' Learning rate scheduler
+#'
+#' As keras3's `callback_learning_rate_scheduler()`: at the beginning of every
+#' epoch, `schedule` is called with the epoch index and the current learning
+#' rate of the compiled optimizer, and the value it returns becomes the
+#' optimizer's learning rate. As in keras3 the epoch given to `schedule` is
+#' **0-based** (Keras's own index, not converted as callback hooks' epochs
+#' are). A `schedule` taking one argument is called with the epoch only. At the
+#' end of every epoch the learning rate is added to the logs as
+#' `learning_rate` (as Keras 3 does), so it appears in the history.
+#'
+#' @param schedule A function `function(epoch, lr)` (or `function(epoch)`)
+#'   returning the new learning rate, a single non-negative number.
+#' @param verbose `0`: quiet; `1`: print a line when the rate is set.
+#' @return A callback object to pass in `fit(callbacks = )`.
+#' @family callbacks
+#' @examples
+#' set.seed(1)
+#' x <- matrix(rnorm(40 * 2), ncol = 2)
+#' y <- x %*% c(1, -1)
+#' model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+#' model |> compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' schedule <- function(epoch, lr) if (epoch < 1) lr else lr * exp(-0.1)
+#' history <- model |> fit(x, y, epochs = 2, verbose = 0,
+#'                         callbacks = list(callback_learning_rate_scheduler(schedule)))
+#' history$metrics$learning_rate
+#' @export
+callback_learning_rate_scheduler <- function(schedule, verbose = 0L) {
+  if (missing(schedule) || !is.function(schedule))
+    rkeras_abort("`schedule` must be a function(epoch, lr) returning the new learning rate.",
+                 class = "rkeras_type_error", call = NULL)
+  verbose <- as.integer(rk_check_number(verbose, "verbose", min = 0))
+  fmls <- names(formals(schedule))
+  one_arg <- !("..." %in% fmls) && length(fmls) < 2L
+  self <- rk_new_callback("keras.src.callbacks.learning_rate_scheduler.LearningRateScheduler", list(), list(
+    schedule = schedule, verbose = verbose))
+  who <- "callback_learning_rate_scheduler()"
+  self$hooks <- list(
+    on_epoch_begin = function(epoch, logs) {
+      epoch0 <- as.integer(epoch) - 1L
+      lr <- rk_callback_get_lr(self$model, who)
+      new_lr <- if (one_arg) self$schedule(epoch0) else self$schedule(epoch0, lr)
+      if (inherits(new_lr, "rkeras_tensor")) new_lr <- as.array(new_lr)
+      if (!is.numeric(new_lr) || length(new_lr) != 1L || is.na(new_lr) || !is.finite(new_lr))
+        rkeras_abort(sprintf("The output of the `schedule` function should be a single number. Got: %s",
+                             rk_describe(new_lr)), class = "rkeras_value_error", call = NULL)
+      rk_callback_set_lr(self$model, as.numeric(new_lr), who)
+      if (self$verbose > 0)
+        cat(sprintf("\nEpoch %d: LearningRateScheduler setting learning rate to %s.\n", epoch,
+                    format(as.numeric(new_lr), digits = 15)))
+      invisible(NULL)
+    },
+    on_epoch_end = function(epoch, logs) {
+      list(learning_rate = rk_callback_get_lr(self$model, who))
+    }
+  )
+  self
+}
+
+#' Reduce the learning rate when a metric has stopped improving
+#'
+#' As keras3's `callback_reduce_lr_on_plateau()`, with Keras 3's rules: after
+#' each epoch the monitored value is compared with the best so far (an
+#' improvement must beat it by more than `min_delta`). After `patience`
+#' epochs in a row without improvement the learning rate of the compiled
+#' optimizer is multiplied by `factor` (but not below `min_lr`, and not at all
+#' once it is at `min_lr`), and the count starts again after `cooldown`
+#' epochs during which no epoch counts. `mode = "auto"` maximises the value
+#' when the monitor's name contains `"acc"` and minimises it otherwise. The
+#' learning rate of each epoch (before a reduction made at its end) is added
+#' to the logs as `learning_rate`.
+#'
+#' @param monitor Name of the value to watch, e.g. `"val_loss"`.
+#' @param factor Factor by which the learning rate is reduced
+#'   (`new_lr = lr * factor`); must be below 1.
+#' @param patience Number of epochs without improvement after which the
+#'   learning rate is reduced.
+#' @param verbose `0`: quiet; `1`: print a line when the rate is reduced.
+#' @param mode `"auto"`, `"min"` or `"max"`.
+#' @param min_delta Threshold for measuring a new optimum, to focus on
+#'   significant changes.
+#' @param cooldown Number of epochs to wait after a reduction before counting
+#'   again.
+#' @param min_lr Lower bound of the learning rate.
+#' @param ... Ignored, as by Keras 3 (a warning names them); `epsilon` is taken
+#'   as `min_delta`, as in earlier Keras versions.
+#' @return A callback object to pass in `fit(callbacks = )`.
+#' @family callbacks
+#' @examples
+#' set.seed(1)
+#' x <- matrix(rnorm(40 * 2), ncol = 2)
+#' y <- x %*% c(1, -1)
+#' model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+#' model |> compile(optimizer = optimizer_sgd(0.1), loss = "mse")
+#' history <- model |> fit(x, y, epochs = 2, verbose = 0, validation_split = 0.25,
+#'   callbacks = list(callback_reduce_lr_on_plateau(factor = 0.5, patience = 1)))
+#' history$metrics$learning_rate
+#' @export
+callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, patience = 10L, verbose = 0L,
+                                          mode = "auto", min_delta = 1e-04, cooldown = 0L, min_lr = 0, ...) {
+  dots <- list(...)
+  if (length(dots)) {
+    nm <- names(dots)
+    if (is.null(nm)) nm <- rep("", length(dots))
+    if ("epsilon" %in% nm) {
+      rkeras_warn("`epsilon` argument is deprecated and will be removed, use `min_delta` instead.")
+      min_delta <- dots[["epsilon"]]
+    }
+    other <- setdiff(nm, "epsilon")
+    if (length(other))
+      rkeras_warn(sprintf("callback_reduce_lr_on_plateau(): argument(s) ignored: %s.",
+                          paste0("`", ifelse(nzchar(other), other, "<unnamed>"), "`", collapse = ", ")))
+  }
+  if (!is.character(monitor) || length(monitor) != 1L || is.na(monitor))
+    rkeras_abort("`monitor` must be a single string such as \"val_loss\".", class = "rkeras_type_error",
+                 call = NULL)
+  factor <- rk_check_number(factor, "factor")
+  if (factor >= 1)
+    rkeras_abort(sprintf("ReduceLROnPlateau does not support a factor >= 1.0. Received factor=%s",
+                         format(factor)), class = "rkeras_value_error", call = NULL)
+  patience <- as.integer(rk_check_number(patience, "patience", min = 0))
+  verbose <- as.integer(rk_check_number(verbose, "verbose", min = 0))
+  min_delta <- rk_check_number(min_delta, "min_delta")
+  cooldown <- as.integer(rk_check_number(cooldown, "cooldown", min = 0))
+  min_lr <- rk_check_number(min_lr, "min_lr", min = 0)
+  if (!is.character(mode) || length(mode) != 1L || !mode %in% c("auto", "min", "max")) {
+    shown <- if (is.character(mode) && length(mode) == 1L) mode else rk_describe(mode)
+    rkeras_warn(sprintf("Learning rate reduction mode %s is unknown, fallback to auto mode.", shown))
+    mode <- "auto"
+  }
+  self <- rk_new_callback("keras.src.callbacks.reduce_lr_on_plateau.ReduceLROnPlateau", list(), list(
+    monitor = monitor, factor = factor, patience = patience, verbose = verbose, mode = mode,
+    min_delta = min_delta, cooldown = cooldown, min_lr = min_lr, cooldown_counter = 0L, wait = 0L, best = 0,
+    monitor_op = NULL))
+  who <- "callback_reduce_lr_on_plateau()"
+  reset <- function() {
+    if (self$mode == "min" || (self$mode == "auto" && !grepl("acc", self$monitor, fixed = TRUE))) {
+      self$monitor_op <- function(a, b) a < b - self$min_delta
+      self$best <- Inf
+    } else {
+      self$monitor_op <- function(a, b) a > b + self$min_delta
+      self$best <- -Inf
+    }
+    self$cooldown_counter <- 0L
+    self$wait <- 0L
+  }
+  reset()
+  in_cooldown <- function() self$cooldown_counter > 0L
+  self$hooks <- list(
+    on_train_begin = function(logs) reset(),
+    on_epoch_end = function(epoch, logs) {
+      lr <- rk_callback_get_lr(self$model, who)
+      current <- logs[[self$monitor]]
+      if (is.null(current)) {
+        rkeras_warn(sprintf(paste0("Learning rate reduction is conditioned on metric `%s` which is not available. ",
+                                   "Available metrics are: %s"), self$monitor,
+                            paste(c(names(logs), "learning_rate"), collapse = ",")))
+      } else {
+        if (in_cooldown()) {
+          self$cooldown_counter <- self$cooldown_counter - 1L
+          self$wait <- 0L
+        }
+        if (isTRUE(self$monitor_op(current, self$best))) {
+          self$best <- current
+          self$wait <- 0L
+        } else if (!in_cooldown()) {
+          self$wait <- self$wait + 1L
+          if (self$wait >= self$patience) {
+            old_lr <- rk_callback_get_lr(self$model, who)
+            if (old_lr > rk_float32(self$min_lr)) {
+              new_lr <- max(old_lr * self$factor, self$min_lr)
+              rk_callback_set_lr(self$model, new_lr, who)
+              if (self$verbose > 0)
+                cat(sprintf("\nEpoch %d: ReduceLROnPlateau reducing learning rate to %s.\n", epoch,
+                            format(new_lr, digits = 15)))
+              self$cooldown_counter <- self$cooldown
+              self$wait <- 0L
+            }
+          }
+        }
+      }
+      list(learning_rate = lr)
+    }
+  )
+  self
+}
+
+# A double rounded to the nearest float32 (as np.float32()).
+rk_float32 <- function(x) {
+  if (!is.finite(x) || x == 0) return(x)
+  readBin(writeBin(x, raw(), size = 4L), "double", size = 4L)
+}
+
+#' Callback that terminates training when a NaN loss is encountered
+#'
+#' As keras3's `callback_terminate_on_nan()`: when the loss is `NaN` or
+#' infinite, training stops (the model's `stop_training` flag is set) and a
+#' message names the epoch. The loss is checked at the end of every epoch
+#' (an epoch with a non-finite batch loss has a non-finite mean loss), and
+#' also after every batch when batch-level hooks are active anyway (another
+#' callback has `on_train_batch_*` hooks); this callback alone does not make
+#' `fit()` call back into R after every batch. The epoch in which training
+#' stopped is still recorded in the history, as in Keras.
+#'
+#' @return A callback object to pass in `fit(callbacks = )`.
+#' @family callbacks
+#' @examples
+#' set.seed(1)
+#' x <- matrix(rnorm(40 * 2), ncol = 2)
+#' y <- x %*% c(1, -1)
+#' model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+#' model |> compile(optimizer = optimizer_sgd(0.01), loss = "mse")
+#' history <- model |> fit(x, y, epochs = 2, verbose = 0,
+#'                         callbacks = list(callback_terminate_on_nan()))
+#' length(history$metrics$loss)
+#' @export
+callback_terminate_on_nan <- function() {
+  self <- rk_new_callback("keras.src.callbacks.terminate_on_nan.TerminateOnNaN", list(), list(epoch = NA_integer_,
+                                                                                             terminated = FALSE))
+  bad <- function(loss) is.numeric(loss) && length(loss) == 1L && (is.nan(loss) || is.infinite(loss))
+  batch_end <- function(batch, logs) {
+    if (!self$terminated && bad(logs$loss)) {
+      self$terminated <- TRUE
+      rkeras_inform(sprintf("Epoch %d, batch %d: Invalid loss, terminating training", self$epoch, batch))
+      rk_model_set_stop_training(self$model, TRUE)
+    }
+    invisible(NULL)
+  }
+  attr(batch_end, "rkeras_passive") <- TRUE  # does not by itself turn batch-level hooks on
+  self$hooks <- list(
+    on_train_begin = function(logs) self$terminated <- FALSE,
+    on_epoch_begin = function(epoch, logs) self$epoch <- as.integer(epoch),
+    on_train_batch_end = batch_end,
+    on_epoch_end = function(epoch, logs) {
+      if (!self$terminated && bad(logs$loss)) {
+        self$terminated <- TRUE
+        rkeras_inform(sprintf("Epoch %d: Invalid loss, terminating training", epoch))
+        rk_model_set_stop_training(self$model, TRUE)
+      }
+      invisible(NULL)
+    }
+  )
+  self
 }

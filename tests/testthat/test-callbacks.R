@@ -135,3 +135,172 @@ test_that("early stopping ends fit() at the right epoch and restores the best we
   expect_equal(h$metrics$score, c(3, 1, 2, 2.5))
   expect_equal(get_weights(s$m), best)
 })
+
+# ---- csv_logger, learning_rate_scheduler, reduce_lr_on_plateau, terminate_on_nan ----
+
+test_that("callback_csv_logger writes 0-based epochs and the history values, and appends", {
+  s <- cb_setup()
+  s$m |> compile(optimizer = optimizer_sgd(0.01), loss = "mse", metrics = "mae")
+  f <- tempfile(fileext = ".csv")
+  on.exit(unlink(f))
+  cb <- callback_csv_logger(f)
+  expect_s3_class(cb, "keras.src.callbacks.csv_logger.CSVLogger")
+  h <- fit(s$m, s$x, s$y, epochs = 3, batch_size = 10, validation_split = 0.2, callbacks = list(cb), verbose = 0)
+  d <- read.csv(f)
+  expect_equal(names(d), c("epoch", "loss", "mae", "val_loss", "val_mae"))
+  expect_equal(d$epoch, 0:2)
+  for (k in c("loss", "mae", "val_loss", "val_mae")) expect_equal(d[[k]], h$metrics[[k]], tolerance = 0)
+  # append = TRUE continues the file without a second header; append = FALSE overwrites
+  h2 <- fit(s$m, s$x, s$y, epochs = 5, initial_epoch = 4, batch_size = 10, validation_split = 0.2, verbose = 0,
+            callbacks = list(callback_csv_logger(f, append = TRUE)))
+  d2 <- read.csv(f)
+  expect_equal(d2$epoch, c(0:2, 3:4))
+  expect_equal(d2$loss[4:5], h2$metrics$loss, tolerance = 0)
+  # no validation: Keras adds empty val_ columns; the separator is used; learning_rate from a scheduler
+  fit(s$m, s$x, s$y, epochs = 2, verbose = 0,
+      callbacks = list(callback_learning_rate_scheduler(function(epoch, lr) 0.001),
+                       callback_csv_logger(f, separator = ";")))
+  lines <- readLines(f)
+  expect_length(lines, 3L)
+  expect_equal(lines[1], "epoch;learning_rate;loss;mae;val_learning_rate;val_loss;val_mae")
+  d3 <- read.csv(f, sep = ";")
+  expect_equal(d3$learning_rate, c(0.001, 0.001), tolerance = 1e-7)
+  expect_true(all(is.na(d3$val_loss)))
+  expect_error(callback_csv_logger(1), class = "rkeras_type_error")
+})
+
+test_that("callback_learning_rate_scheduler sets the optimizer's rate from 0-based epochs", {
+  s <- cb_setup()
+  s$m |> compile(optimizer = optimizer_sgd(0.05), loss = "mse")
+  seen <- list()
+  sched <- function(epoch, lr) {
+    seen[[length(seen) + 1L]] <<- c(epoch, lr)
+    0.1 * 0.5^epoch
+  }
+  cb <- callback_learning_rate_scheduler(sched)
+  expect_s3_class(cb, "keras.src.callbacks.learning_rate_scheduler.LearningRateScheduler")
+  h <- fit(s$m, s$x, s$y, epochs = 3, batch_size = 10, callbacks = list(cb), verbose = 0)
+  expect_equal(vapply(seen, `[`, 0, 1), 0:2)
+  expect_equal(vapply(seen, `[`, 0, 2), c(0.05, 0.1, 0.05), tolerance = 1e-6)
+  expect_equal(h$metrics$learning_rate, 0.1 * 0.5^(0:2), tolerance = 1e-6)
+  expect_equal(s$m$optimizer$learning_rate, 0.025, tolerance = 1e-6)
+  # initial_epoch = 3 (1-based) gives the schedule epoch 2; a one-argument schedule works
+  ep <- NULL
+  fit(s$m, s$x, s$y, epochs = 3, initial_epoch = 3, verbose = 0,
+      callbacks = callback_learning_rate_scheduler(function(epoch) { ep <<- epoch; 0.01 }))
+  expect_equal(ep, 2L)
+  expect_equal(s$m$optimizer$learning_rate, 0.01, tolerance = 1e-6)
+
+  # lr 0 from the schedule: weights unchanged, flat loss; a positive schedule changes the trajectory
+  s0 <- cb_setup()
+  s0$m |> compile(optimizer = optimizer_sgd(0.05), loss = "mse")
+  w0 <- get_weights(s0$m)
+  h0 <- fit(s0$m, s0$x, s0$y, epochs = 3, shuffle = FALSE, verbose = 0,
+            callbacks = callback_learning_rate_scheduler(function(epoch, lr) 0))
+  expect_equal(get_weights(s0$m), w0)
+  expect_equal(h0$metrics$learning_rate, c(0, 0, 0))
+  expect_equal(diff(h0$metrics$loss), c(0, 0), tolerance = 1e-6)
+  s1 <- cb_setup()
+  s1$m |> compile(optimizer = optimizer_sgd(0.05), loss = "mse")
+  h1 <- fit(s1$m, s1$x, s1$y, epochs = 3, shuffle = FALSE, verbose = 0,
+            callbacks = callback_learning_rate_scheduler(function(epoch, lr) 0.05))
+  expect_equal(h1$metrics$loss[1] > h1$metrics$loss[3], TRUE)
+  expect_false(isTRUE(all.equal(h1$metrics$loss, h0$metrics$loss)))
+
+  bad <- callback_learning_rate_scheduler(function(epoch, lr) "a")
+  expect_error(fit(s$m, s$x, s$y, epochs = 1, verbose = 0, callbacks = bad), class = "rkeras_value_error")
+  expect_error(callback_learning_rate_scheduler(1), class = "rkeras_type_error")
+  expect_output(fit(s$m, s$x, s$y, epochs = 1, verbose = 0,
+                    callbacks = callback_learning_rate_scheduler(function(e, lr) 0.02, verbose = 1)),
+                "Epoch 1: LearningRateScheduler setting learning rate to 0.02")
+})
+
+# A model whose val_loss cannot change: validation inputs are zeros and the layer has no bias.
+plateau_setup <- function(lr = 1) {
+  set.seed(5)
+  x <- matrix(rnorm(40 * 3), ncol = 3)
+  y <- cbind(x %*% c(1, 2, 3))
+  m <- keras_model_sequential(input_shape = 3) |> layer_dense(1, use_bias = FALSE)
+  m |> compile(optimizer = optimizer_sgd(lr), loss = "mse")
+  list(m = m, x = x, y = y, val = list(matrix(0, 10, 3), matrix(1, 10, 1)))
+}
+
+test_that("callback_reduce_lr_on_plateau reduces after `patience` epochs, with min_lr and cooldown", {
+  p <- plateau_setup(lr = 0.01)
+  cb <- callback_reduce_lr_on_plateau(factor = 0.5, patience = 3)
+  expect_s3_class(cb, "keras.src.callbacks.reduce_lr_on_plateau.ReduceLROnPlateau")
+  h <- fit(p$m, p$x, p$y, epochs = 6, validation_data = p$val, callbacks = cb, verbose = 0)
+  expect_equal(h$metrics$val_loss, rep(1, 6), tolerance = 1e-6)
+  # epoch 1 sets the best; epochs 2-4 do not improve: reduced at the end of epoch 4
+  expect_equal(h$metrics$learning_rate, c(0.01, 0.01, 0.01, 0.01, 0.005, 0.005), tolerance = 1e-6)
+  expect_equal(p$m$optimizer$learning_rate, 0.005, tolerance = 1e-6)
+
+  # min_lr: the rate never goes below it and stays there
+  p <- plateau_setup(lr = 1)
+  h <- fit(p$m, p$x, p$y, epochs = 5, validation_data = p$val, verbose = 0,
+           callbacks = callback_reduce_lr_on_plateau(factor = 0.1, patience = 1, min_lr = 0.05))
+  expect_equal(h$metrics$learning_rate, c(1, 1, 0.1, 0.05, 0.05), tolerance = 1e-6)
+  expect_equal(p$m$optimizer$learning_rate, 0.05, tolerance = 1e-6)
+
+  # cooldown = 2 with patience = 1: reductions at the end of epochs 2, 4, 6 (1-based)
+  p <- plateau_setup(lr = 1)
+  h <- fit(p$m, p$x, p$y, epochs = 6, validation_data = p$val, verbose = 0,
+           callbacks = callback_reduce_lr_on_plateau(factor = 0.5, patience = 1, cooldown = 2))
+  expect_equal(h$metrics$learning_rate, c(1, 1, 0.5, 0.5, 0.25, 0.25), tolerance = 1e-6)
+  expect_equal(p$m$optimizer$learning_rate, 0.125, tolerance = 1e-6)
+
+  # an improving metric is not reduced; mode max on a plateau still reduces; accuracy-like names mean max
+  p <- plateau_setup(lr = 0.01)
+  h <- fit(p$m, p$x, p$y, epochs = 4, verbose = 0,
+           callbacks = callback_reduce_lr_on_plateau(monitor = "loss", factor = 0.5, patience = 1, min_delta = 0))
+  expect_true(all(diff(h$metrics$loss) < 0))
+  expect_equal(h$metrics$learning_rate, rep(0.01, 4), tolerance = 1e-6)
+  h <- fit(p$m, p$x, p$y, epochs = 3, verbose = 0,
+           callbacks = callback_reduce_lr_on_plateau(monitor = "loss", mode = "max", factor = 0.5, patience = 1))
+  expect_equal(h$metrics$learning_rate, c(0.01, 0.01, 0.005), tolerance = 1e-6)  # epoch 1 sets the best
+  expect_equal(get("best", envir = callback_reduce_lr_on_plateau(monitor = "val_acc")), -Inf)
+  expect_equal(get("best", envir = callback_reduce_lr_on_plateau()), Inf)
+
+  expect_error(callback_reduce_lr_on_plateau(factor = 1), class = "rkeras_value_error", regexp = "factor >= 1")
+  expect_warning(callback_reduce_lr_on_plateau(mode = "up"), "unknown, fallback to auto")
+  expect_warning(cb <- callback_reduce_lr_on_plateau(monitor = "nope"), NA)
+  expect_warning(fit(p$m, p$x, p$y, epochs = 1, verbose = 0, callbacks = cb), "not available")
+  expect_output(fit(p$m, p$x, p$y, epochs = 2, validation_data = p$val, verbose = 0,
+                    callbacks = callback_reduce_lr_on_plateau(patience = 1, verbose = 1)),
+                "Epoch 2: ReduceLROnPlateau reducing learning rate to")
+})
+
+test_that("callback_terminate_on_nan stops at the first epoch with a NaN/Inf loss", {
+  run <- function(callbacks) {
+    set.seed(9)
+    x <- matrix(rnorm(32 * 3), ncol = 3)
+    y <- cbind(x %*% c(1, 2, 3)) * 100
+    m <- keras_model_sequential(input_shape = 3) |> layer_dense(1)
+    m |> compile(optimizer = optimizer_sgd(1e4), loss = "mse")
+    fit(m, x, y, epochs = 30, batch_size = 32, callbacks = callbacks, verbose = 0)
+  }
+  h_all <- run(NULL)
+  expect_length(h_all$metrics$loss, 30L)
+  first_bad <- which(!is.finite(h_all$metrics$loss))[1]
+  expect_false(is.na(first_bad))
+  expect_true(first_bad < 30L)
+  expect_message(h <- run(list(callback_terminate_on_nan())),
+                 sprintf("Epoch %d: Invalid loss, terminating training", first_bad))
+  expect_length(h$metrics$loss, first_bad)
+  expect_true(all(is.finite(h$metrics$loss[-first_bad])))
+  expect_s3_class(callback_terminate_on_nan(), "keras.src.callbacks.terminate_on_nan.TerminateOnNaN")
+  # alone it does not turn batch hooks on; with another batch-level callback it checks every batch
+  expect_false(rkeras:::rk_callbacks_have(list(callback_terminate_on_nan()), "on_train_batch_end"))
+  n_batches <- 0L
+  counter <- callback_lambda(on_train_batch_end = function(batch, logs) n_batches <<- n_batches + 1L)
+  set.seed(9)
+  x <- matrix(rnorm(32 * 3), ncol = 3)
+  y <- cbind(x %*% c(1, 2, 3)) * 100
+  m <- keras_model_sequential(input_shape = 3) |> layer_dense(1)
+  m |> compile(optimizer = optimizer_sgd(1e4), loss = "mse")
+  expect_message(h2 <- fit(m, x, y, epochs = 30, batch_size = 4, verbose = 0,
+                           callbacks = list(counter, callback_terminate_on_nan())),
+                 "batch \\d+: Invalid loss, terminating training")
+  expect_true(length(h2$metrics$loss) < 30L)
+  expect_true(n_batches < length(h2$metrics$loss) * 8L)  # stopped inside the epoch
+})
