@@ -658,3 +658,253 @@ callback_terminate_on_nan <- function() {
   )
   self
 }
+
+# ---- Callback(): custom callback classes --------------------------------------------------------
+
+#' Define a custom `Callback` class
+#'
+#' As keras3's `Callback()` (alias `new_callback_class()`): returns a
+#' *generator*, a function that creates instances of the class, to pass in
+#' `fit(callbacks = )` (and `evaluate()`, `predict()`) like the built-in
+#' `callback_*()` objects:
+#'
+#' ```r
+#' MyCb <- Callback("MyCb", on_epoch_end = function(epoch, logs = NULL) { ... })
+#' model |> fit(x, y, callbacks = list(MyCb()))
+#' ```
+#'
+#' Methods are called with **1-based** epochs and batches (as in keras3) and
+#' `logs`, a named list of the current metric values (at the end of an epoch
+#' `loss`, the compiled metrics and, when validation ran, `val_*`). A method
+#' may declare fewer arguments (e.g. `function(epoch)`). A method that returns
+#' a named list has it merged into `logs`: later callbacks of the list see the
+#' added or changed values, and values returned by `on_epoch_end` are recorded
+#' in the history.
+#'
+#' Inside every method (hooks, `initialize`, other public and private
+#' methods) these symbols are in scope:
+#' * `self`: the instance (an environment). `self$model` is the model being
+#'   trained (set by `fit()`, `evaluate()` and `predict()` before any hook is
+#'   called) and `self$params` is `list(verbose =, epochs =, steps =)`.
+#'   Setting `self$model$stop_training <- TRUE` stops training at the end of
+#'   the current batch (from a batch hook) or epoch.
+#' * `private`: an environment specific to the instance, holding the
+#'   `private` members.
+#' * `super`: the methods of the parent class (`inherit`), e.g.
+#'   `super$on_epoch_end(epoch, logs)` or `super$initialize(...)`; for a class
+#'   without `inherit`, the base `Callback` whose methods do nothing.
+#' * `__class__` and the `classname` symbol: the generator itself.
+#'
+#' Calling the generator creates the instance, then calls its `initialize`
+#' method (if one is defined here or in a parent class) with the arguments
+#' given to the generator.
+#'
+#' @section Hooks called by rkeras:
+#' * `fit()` calls `on_train_begin`, `on_epoch_begin`, `on_train_batch_begin`,
+#'   `on_train_batch_end`, `on_epoch_end`, `on_train_end`, and, around each
+#'   validation run, `on_test_begin` and `on_test_end` (the latter with the
+#'   validation logs, not yet prefixed with `val_`).
+#' * `evaluate()` calls `on_test_begin` and `on_test_end`; `predict()` calls
+#'   `on_predict_begin` and `on_predict_end`.
+#' * `on_test_batch_begin`, `on_test_batch_end`, `on_predict_batch_begin` and
+#'   `on_predict_batch_end` are accepted (and can be called directly) but are
+#'   **not called yet**: evaluation and prediction run their batches without
+#'   calling back into R.
+#' * `on_batch_begin` / `on_batch_end` (Keras's older names) are used as
+#'   `on_train_batch_begin` / `on_train_batch_end` when those are not defined.
+#'
+#' A class with `on_train_batch_*` methods makes `fit()` call back into R
+#' after every batch, which costs some speed.
+#'
+#' @param classname The name of the class (a string); the instances' first
+#'   S3 class.
+#' @param on_epoch_begin,on_epoch_end `function(epoch, logs = NULL)`, called
+#'   at the start and end of every epoch.
+#' @param on_train_begin,on_train_end `function(logs = NULL)`, called at the
+#'   start and end of training.
+#' @param on_train_batch_begin,on_train_batch_end `function(batch, logs = NULL)`,
+#'   called around each training batch.
+#' @param on_test_begin,on_test_end,on_predict_begin,on_predict_end
+#'   `function(logs = NULL)`, called at the start and end of evaluation
+#'   (including validation during `fit()`) and prediction.
+#' @param on_test_batch_begin,on_test_batch_end,on_predict_batch_begin,on_predict_batch_end
+#'   `function(batch, logs = NULL)`; accepted but not called yet (see below).
+#' @param ... Further named methods (e.g. `initialize`, `on_batch_end`, helper
+#'   methods) or public fields (initial values).
+#' @param public A named list of further public methods and fields (as
+#'   `...`).
+#' @param private A named list of private methods and fields, reached as
+#'   `private$name` inside the methods.
+#' @param inherit `NULL` or a generator made by `Callback()` whose methods
+#'   this class inherits (and may override).
+#' @param parent_env The environment the methods' environments are enclosed
+#'   by (where free variables of the methods are looked up).
+#' @return A generator: a function that takes the arguments of the
+#'   `initialize` method and returns a callback instance.
+#' @family callbacks
+#' @examples
+#' LossRecorder <- Callback("LossRecorder",
+#'   initialize = function(label = "loss") {
+#'     self$label <- label
+#'     self$seen <- numeric()
+#'   },
+#'   on_epoch_end = function(epoch, logs = NULL) {
+#'     self$seen <- c(self$seen, logs$loss)
+#'     list(epoch_squared = epoch^2)  # merged into the logs and the history
+#'   }
+#' )
+#' set.seed(1)
+#' x <- matrix(rnorm(40 * 2), ncol = 2)
+#' y <- x %*% c(1, -1)
+#' model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+#' model |> compile(optimizer = "sgd", loss = "mse")
+#' recorder <- LossRecorder()
+#' history <- model |> fit(x, y, epochs = 2, verbose = 0, callbacks = list(recorder))
+#' recorder$seen
+#' history$metrics$epoch_squared
+#' @export
+Callback <- function(classname, on_epoch_begin = NULL, on_epoch_end = NULL, on_train_begin = NULL,
+                     on_train_end = NULL, on_train_batch_begin = NULL, on_train_batch_end = NULL,
+                     on_test_begin = NULL, on_test_end = NULL, on_test_batch_begin = NULL, on_test_batch_end = NULL,
+                     on_predict_begin = NULL, on_predict_end = NULL, on_predict_batch_begin = NULL,
+                     on_predict_batch_end = NULL, ..., public = list(), private = list(), inherit = NULL,
+                     parent_env = parent.frame()) {
+  if (missing(classname) || !is.character(classname) || length(classname) != 1L || is.na(classname) ||
+      !nzchar(classname))
+    rkeras_abort("`classname` must be a single non-empty string.", class = "rkeras_type_error", call = NULL)
+  hooks <- list(on_epoch_begin = on_epoch_begin, on_epoch_end = on_epoch_end, on_train_begin = on_train_begin,
+                on_train_end = on_train_end, on_train_batch_begin = on_train_batch_begin,
+                on_train_batch_end = on_train_batch_end, on_test_begin = on_test_begin, on_test_end = on_test_end,
+                on_test_batch_begin = on_test_batch_begin, on_test_batch_end = on_test_batch_end,
+                on_predict_begin = on_predict_begin, on_predict_end = on_predict_end,
+                on_predict_batch_begin = on_predict_batch_begin, on_predict_batch_end = on_predict_batch_end)
+  members <- hooks[!vapply(hooks, is.null, logical(1))]
+  for (extra in list(list(...), public)) {
+    if (!is.list(extra))
+      rkeras_abort(sprintf("`public` must be a named list, got %s.", rk_describe(extra)),
+                   class = "rkeras_type_error", call = NULL)
+    if (!length(extra)) next
+    nm <- names(extra)
+    if (is.null(nm) || any(is.na(nm) | !nzchar(nm)))
+      rkeras_abort("The methods and fields of a Callback() class (`...`, `public`) must all be named.",
+                   class = "rkeras_value_error", call = NULL)
+    members[nm] <- extra
+  }
+  if (!is.list(private) || (length(private) && (is.null(names(private)) || any(!nzchar(names(private))))))
+    rkeras_abort("`private` must be a named list.", class = "rkeras_type_error", call = NULL)
+  hook_like <- c(rk_callback_hooks, "on_batch_begin", "on_batch_end", "initialize")
+  for (h in intersect(names(members), hook_like)) {
+    if (!is.function(members[[h]]))
+      rkeras_abort(sprintf("`%s` must be a function, got %s.", h, rk_describe(members[[h]])),
+                   class = "rkeras_type_error", call = NULL)
+  }
+  reserved <- intersect(names(members), c("hooks", "model", "params"))
+  if (length(reserved))
+    rkeras_abort(sprintf("%s cannot be defined by a Callback() class: set by rkeras (`self$model`, `self$params`).",
+                         paste0("`", reserved, "`", collapse = ", ")), class = "rkeras_value_error", call = NULL)
+  if (!is.null(inherit) && !inherits(inherit, "rkeras_callback_class"))
+    rkeras_abort(sprintf("`inherit` must be NULL or a class made by Callback(), got %s.", rk_describe(inherit)),
+                 class = "rkeras_type_error", call = NULL)
+  if (!is.environment(parent_env))
+    rkeras_abort("`parent_env` must be an environment.", class = "rkeras_type_error", call = NULL)
+
+  def <- list(classname = classname, members = members, private = private, parent_env = parent_env,
+              parent = if (!is.null(inherit)) attr(inherit, "rkeras_class_def"), parent_gen = inherit)
+  generator <- function(...) rk_callback_instantiate(generator, ...)
+  attr(generator, "rkeras_class_def") <- def
+  class(generator) <- c("rkeras_callback_class", "function")
+  generator
+}
+
+#' @rdname Callback
+#' @export
+new_callback_class <- Callback
+
+#' @export
+print.rkeras_callback_class <- function(x, ...) {
+  def <- attr(x, "rkeras_class_def")
+  chain <- character()
+  d <- def
+  while (!is.null(d)) { chain <- c(chain, d$classname); d <- d$parent }
+  cat(sprintf("<Callback class %s>%s\n", def$classname,
+              if (length(chain) > 1L) paste0(" inherits: ", paste(chain[-1L], collapse = " < ")) else ""))
+  invisible(x)
+}
+
+# The base class's methods (what `super` reaches from a class without `inherit`).
+rk_callback_base_methods <- function() {
+  noop_idx <- function(batch, logs = NULL) invisible(NULL)
+  noop <- function(logs = NULL) invisible(NULL)
+  m <- list(initialize = function(...) invisible(NULL))
+  for (h in c(rk_callback_hooks, "on_batch_begin", "on_batch_end"))
+    m[[h]] <- if (h %in% c(rk_callback_indexed_hooks, "on_batch_begin", "on_batch_end")) noop_idx else noop
+  m
+}
+
+# Creates an instance of a Callback() class: binds the methods of the class
+# chain (parents first, so children override) to `self`, `private` and
+# `super`, calls `initialize(...)`, then builds the hooks fit() calls.
+rk_callback_instantiate <- function(generator, ...) {
+  def <- attr(generator, "rkeras_class_def")
+  defs <- list()
+  d <- def
+  while (!is.null(d)) { defs <- c(list(d), defs); d <- d$parent }  # root first
+  classes <- rev(vapply(defs, function(d) d$classname, ""))
+  self <- rk_new_callback(unique(classes), list())
+  private_env <- new.env(parent = emptyenv())
+  super_methods <- rk_callback_base_methods()
+  user_methods <- character()
+  gens <- list()  # the generator of each level of the chain (for `__class__`), root first
+  g <- generator
+  while (!is.null(g)) { gens <- c(list(g), gens); g <- attr(g, "rkeras_class_def")$parent_gen }
+  for (i in seq_along(defs)) {
+    d <- defs[[i]]
+    super_env <- new.env(parent = emptyenv())
+    for (nm in names(super_methods)) assign(nm, super_methods[[nm]], envir = super_env)
+    class(super_env) <- "rkeras_callback_super"
+    menv <- new.env(parent = d$parent_env)
+    menv$self <- self
+    menv$private <- private_env
+    menv$super <- super_env
+    menv$`__class__` <- gens[[i]]
+    assign(d$classname, gens[[i]], envir = menv)
+    bind <- function(f) { if (is.function(f) && !is.primitive(f)) environment(f) <- menv; f }
+    for (nm in names(d$private)) assign(nm, bind(d$private[[nm]]), envir = private_env)
+    for (nm in names(d$members)) {
+      val <- bind(d$members[[nm]])
+      assign(nm, val, envir = self)
+      if (is.function(val)) {
+        super_methods[[nm]] <- val
+        user_methods <- union(user_methods, nm)
+      }
+    }
+  }
+  init <- if ("initialize" %in% user_methods) get("initialize", envir = self)
+  if (!is.null(init)) init(...)
+  else if (...length())
+    rkeras_abort(sprintf("%s() takes no arguments: the class defines no `initialize` method.", def$classname),
+                 class = "rkeras_type_error", call = NULL)
+
+  hooks <- list()
+  for (h in rk_callback_hooks) {
+    src <- h
+    if (!h %in% user_methods && h %in% c("on_train_batch_begin", "on_train_batch_end"))
+      src <- sub("_train_", "_", h)  # Keras's older on_batch_begin / on_batch_end
+    if (!src %in% user_methods) next
+    hooks[[h]] <- rk_callback_method_hook(self, src, h %in% rk_callback_indexed_hooks)
+  }
+  assign("hooks", hooks, envir = self)
+  self
+}
+
+# A hook that calls the instance's method `name` (looked up when called, so a
+# method replaced on the instance is used), adapted to the arguments it takes.
+rk_callback_method_hook <- function(self, name, indexed) {
+  force(self)
+  force(name)
+  if (indexed) {
+    function(i, logs) rk_adapt_hook(get(name, envir = self), TRUE)(i, logs)
+  } else {
+    function(logs) rk_adapt_hook(get(name, envir = self), FALSE)(logs)
+  }
+}

@@ -304,3 +304,153 @@ test_that("callback_terminate_on_nan stops at the first epoch with a NaN/Inf los
   expect_true(length(h2$metrics$loss) < 30L)
   expect_true(n_batches < length(h2$metrics$loss) * 8L)  # stopped inside the epoch
 })
+
+# ---- Callback() / new_callback_class() ------------------------------------------------------------
+
+test_that("Callback() hooks run in order with 1-based epochs and batches, self$model and self$params", {
+  s <- cb_setup()
+  s$m |> compile(optimizer = optimizer_sgd(0.01), loss = "mse", metrics = "mae")
+  Recorder <- Callback("Recorder",
+    initialize = function() self$calls <- character(),
+    on_train_begin = function(logs = NULL) {
+      self$calls <- c(self$calls, "train_begin")
+      self$params_seen <- self$params
+      self$model_at_begin <- self$model
+    },
+    on_epoch_begin = function(epoch, logs = NULL) self$calls <- c(self$calls, paste0("epoch_begin", epoch)),
+    on_train_batch_begin = function(batch, logs = NULL) self$calls <- c(self$calls, paste0("b", batch)),
+    on_train_batch_end = function(batch, logs = NULL) self$calls <- c(self$calls, paste0("e", batch)),
+    on_test_begin = function(logs = NULL) self$calls <- c(self$calls, "test_begin"),
+    on_test_end = function(logs = NULL) self$calls <- c(self$calls, "test_end"),
+    on_epoch_end = function(epoch, logs = NULL) {
+      self$calls <- c(self$calls, sprintf("epoch_end%d:%s", epoch, paste(names(logs), collapse = ",")))
+      invisible(NULL)
+    },
+    on_train_end = function(logs = NULL) {
+      self$calls <- c(self$calls, "train_end")
+      self$final_weights <- get_weights(self$model)
+    })
+  expect_s3_class(Recorder, "rkeras_callback_class")
+  cb <- Recorder()
+  expect_s3_class(cb, "Recorder")
+  expect_s3_class(cb, "keras.src.callbacks.callback.Callback")
+  fit(s$m, s$x, s$y, epochs = 2, batch_size = 20, validation_split = 0.2, callbacks = list(cb), verbose = 0)
+  expect_equal(cb$calls, c("train_begin",
+                           "epoch_begin1", "b1", "e1", "b2", "e2", "test_begin", "test_end",
+                           "epoch_end1:loss,mae,val_loss,val_mae",
+                           "epoch_begin2", "b1", "e1", "b2", "e2", "test_begin", "test_end",
+                           "epoch_end2:loss,mae,val_loss,val_mae",
+                           "train_end"))
+  expect_identical(cb$model_at_begin, s$m)
+  expect_identical(cb$model, s$m)
+  expect_equal(cb$final_weights, get_weights(s$m))
+  expect_equal(cb$params_seen, list(verbose = 0L, epochs = 2L, steps = 2L), ignore_attr = TRUE)
+  expect_equal(as.integer(cb$params_seen$epochs), 2L)
+  expect_equal(as.integer(cb$params_seen$steps), 2L)
+})
+
+test_that("Callback() methods that return a named list extend the logs and the history", {
+  s <- cb_setup()
+  s$m |> compile(optimizer = optimizer_sgd(0.01), loss = "mse")
+  Extra <- Callback("Extra", on_epoch_end = function(epoch, logs = NULL) list(epoch_x10 = epoch * 10,
+                                                                               loss_twice = 2 * logs$loss))
+  seen <- NULL
+  after <- callback_lambda(on_epoch_end = function(epoch, logs) seen <<- logs$epoch_x10)
+  h <- fit(s$m, s$x, s$y, epochs = 3, batch_size = 25, callbacks = list(Extra(), after), verbose = 0)
+  expect_equal(h$metrics$epoch_x10, c(10, 20, 30))
+  expect_equal(h$metrics$loss_twice, 2 * h$metrics$loss)
+  expect_equal(seen, 30)
+})
+
+test_that("a Callback() method can stop training via self$model$stop_training", {
+  s <- cb_setup()
+  s$m |> compile(optimizer = optimizer_sgd(0.01), loss = "mse")
+  Stopper <- new_callback_class("Stopper", on_epoch_end = function(epoch, logs = NULL) {
+    if (epoch == 2) self$model$stop_training <- TRUE
+    invisible(NULL)
+  })
+  h <- fit(s$m, s$x, s$y, epochs = 10, batch_size = 25, callbacks = list(Stopper()), verbose = 0)
+  expect_length(h$metrics$loss, 2L)
+  expect_false(s$m$stop_training)
+})
+
+test_that("Callback() supports initialize args, public/private members, inherit and super", {
+  Base <- Callback("Base",
+    initialize = function(scale = 1) {
+      self$scale <- scale
+      private$count <- 0
+    },
+    on_epoch_end = function(epoch, logs = NULL) {
+      private$bump()
+      self$values <- c(self$values, epoch * self$scale)
+      invisible(NULL)
+    },
+    public = list(values = numeric(), n_calls = function() private$count),
+    private = list(count = NA, bump = function() private$count <- private$count + 1))
+  b <- Base(scale = 2)
+  expect_equal(b$scale, 2)
+  expect_equal(b$n_calls(), 0)
+  expect_error(Base(1, 2, 3))
+
+  Child <- Callback("Child",
+    initialize = function(scale = 1, offset = 0) {
+      super$initialize(scale)
+      self$offset <- offset
+    },
+    on_epoch_end = function(epoch, logs = NULL) {
+      super$on_epoch_end(epoch, logs)
+      self$values[length(self$values)] <- self$values[length(self$values)] + self$offset
+      invisible(NULL)
+    },
+    inherit = Base)
+  Override <- Callback("Override", on_epoch_end = function(epoch, logs = NULL) {
+    self$values <- c(self$values, -epoch)
+    invisible(NULL)
+  }, inherit = Base)
+
+  s <- cb_setup()
+  s$m |> compile(optimizer = optimizer_sgd(0.01), loss = "mse")
+  b <- Base(scale = 3)
+  ch <- Child(scale = 10, offset = 1)
+  ov <- Override(scale = 5)
+  expect_s3_class(ch, c("Child", "Base", "keras.src.callbacks.callback.Callback"), exact = FALSE)
+  expect_equal(class(ch)[1:2], c("Child", "Base"))
+  fit(s$m, s$x, s$y, epochs = 3, batch_size = 50, callbacks = list(b, ch, ov), verbose = 0)
+  expect_equal(b$values, c(3, 6, 9))
+  expect_equal(b$n_calls(), 3)
+  expect_equal(ch$values, c(11, 21, 31))
+  expect_equal(ch$n_calls(), 3)
+  expect_equal(ov$scale, 5)
+  expect_equal(ov$values, c(-1, -2, -3))
+  expect_equal(ov$n_calls(), 0)  # the overriding method does not call the parent's
+  # instances do not share state
+  expect_equal(Base()$values, numeric())
+})
+
+test_that("Callback() accepts every keras3 hook; evaluate()/predict() call test/predict begin/end", {
+  s <- cb_setup()
+  s$m |> compile(optimizer = optimizer_sgd(0.01), loss = "mse")
+  hooks <- c("on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_end", "on_train_batch_begin",
+             "on_train_batch_end", "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+             "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
+  # methods get new enclosures (parent_env), so the hook name is written into each body
+  args <- lapply(setNames(hooks, hooks), function(h) {
+    if (grepl("epoch_|batch_", h)) eval(bquote(function(i, logs = NULL) self$calls <- c(self$calls, .(h))))
+    else eval(bquote(function(logs = NULL) self$calls <- c(self$calls, .(h))))
+  })
+  All <- do.call(Callback, c(list("All"), args, list(public = list(calls = character()))))
+  cb <- All()
+  expect_setequal(names(cb$hooks), hooks)
+  evaluate(s$m, s$x, s$y, callbacks = list(cb), verbose = 0)
+  expect_equal(cb$calls, c("on_test_begin", "on_test_end"))
+  cb2 <- All()
+  predict(s$m, s$x, callbacks = list(cb2), verbose = 0)
+  expect_equal(cb2$calls, c("on_predict_begin", "on_predict_end"))
+  # on_batch_end is Keras's older name of on_train_batch_end
+  Old <- Callback("Old", on_batch_end = function(batch, logs = NULL) self$n <- self$n + 1, public = list(n = 0))
+  o <- Old()
+  fit(s$m, s$x, s$y, epochs = 1, batch_size = 10, callbacks = list(o), verbose = 0)
+  expect_equal(o$n, 5)
+  expect_error(Callback("Bad", on_epoch_end = 1), class = "rkeras_type_error")
+  expect_error(Callback("Bad", inherit = list()), class = "rkeras_type_error")
+})
