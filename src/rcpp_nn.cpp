@@ -17,25 +17,26 @@
 namespace rkglue {
 
 namespace {
-
 std::string r_class_of(SEXP x) {
   SEXP cls = Rf_getAttrib(x, R_ClassSymbol);
   if (!Rf_isNull(cls) && XLENGTH(cls) > 0) return CHAR(STRING_ELT(cls, 0));
   return Rf_type2char(TYPEOF(x));
 }
 
+}  // namespace
+
 // Keras config -> Attrs: numbers/integers/logicals (NA -> NaN), single strings, lists of single
 // numbers (flattened, e.g. axes = list(1, 2)); NULL entries (Keras None) are left out.
-rk::nn::Attrs attrs_from_r(SEXP x) {
+rk::nn::Attrs attrs_from_r(SEXP x, const char* what) {
   rk::nn::Attrs a;
   if (Rf_isNull(x)) return a;
-  if (TYPEOF(x) != VECSXP) throw rk::TypeError("attrs must be a named list, got " + r_class_of(x));
+  if (TYPEOF(x) != VECSXP) throw rk::TypeError(std::string(what) + " must be a named list, got " + r_class_of(x));
   SEXP names = Rf_getAttrib(x, R_NamesSymbol);
   const R_xlen_t n = XLENGTH(x);
-  if (n > 0 && Rf_isNull(names)) throw rk::TypeError("attrs must be a named list");
+  if (n > 0 && Rf_isNull(names)) throw rk::TypeError(std::string(what) + " must be a named list");
   for (R_xlen_t i = 0; i < n; ++i) {
     std::string key = CHAR(STRING_ELT(names, i));
-    if (key.empty()) throw rk::TypeError("attrs must be a named list (element " + std::to_string(i + 1) + " has no name)");
+    if (key.empty()) throw rk::TypeError(std::string(what) + " must be a named list (element " + std::to_string(i + 1) + " has no name)");
     SEXP v = VECTOR_ELT(x, i);
     auto numbers = [&](SEXP e, std::vector<double>& out) {
       const R_xlen_t m = XLENGTH(e);
@@ -54,7 +55,7 @@ rk::nn::Attrs attrs_from_r(SEXP x) {
     };
     if (Rf_isNull(v)) continue;
     if (TYPEOF(v) == STRSXP) {
-      if (XLENGTH(v) != 1) throw rk::TypeError("attrs$" + key + " must be a single string");
+      if (XLENGTH(v) != 1) throw rk::TypeError(std::string(what) + "$" + key + " must be a single string");
       if (STRING_ELT(v, 0) == NA_STRING) continue;
       a.set(key, std::string(CHAR(STRING_ELT(v, 0))));
       continue;
@@ -69,11 +70,13 @@ rk::nn::Attrs attrs_from_r(SEXP x) {
         else ok = XLENGTH(e) == 1 && numbers(e, nums);
       }
     }
-    if (!ok) throw rk::TypeError("attrs$" + key + " must be a number vector or a single string, got " + r_class_of(v));
+    if (!ok) throw rk::TypeError(std::string(what) + "$" + key + " must be a number vector or a single string, got " + r_class_of(v));
     a.set(key, std::move(nums));
   }
   return a;
 }
+
+namespace {
 
 // An R vector of whole numbers; NA allowed (-1) when `allow_na`.
 std::vector<int64_t> ints_from_r(SEXP x, const std::string& what, bool allow_na) {

@@ -14,6 +14,10 @@
 
 namespace rkglue {
 
+/// A Keras config (named list) as engine Attrs: numbers/integers/logicals (NA -> NaN), single strings,
+/// lists of single numbers (flattened); NULL entries (Keras None) are left out. TypeError names `what`.
+rk::nn::Attrs attrs_from_r(SEXP x, const char* what = "attrs");
+
 /// Finalizer of an external pointer whose address is a heap-allocated std::shared_ptr<T>.
 template <typename T>
 void shared_finalizer(SEXP p) {

@@ -23,6 +23,7 @@ using rkglue::guard;
 using rkglue::tensor_ref;
 using rkglue::wrap_tensor;
 using rkglue::wrap_shared;
+using rkglue::attrs_from_r;
 
 namespace {
 
@@ -46,48 +47,6 @@ const char* kTrainerClass = "rkeras_engine_trainer";
 const char* kGraphClass = "rkeras_engine_graph";
 
 // ----------------------------------------------------------------------------------- conversions
-
-// A named list of numeric/integer/logical vectors (NA -> NaN) or character scalars; NULL entries
-// are left out (absent = the engine default).
-rk::nn::Attrs attrs_from_r(SEXP x, const char* what) {
-  rk::nn::Attrs a;
-  if (Rf_isNull(x)) return a;
-  if (TYPEOF(x) != VECSXP) throw rk::TypeError(std::string(what) + " must be a named list");
-  SEXP names = Rf_getAttrib(x, R_NamesSymbol);
-  const R_xlen_t n = XLENGTH(x);
-  if (n > 0 && Rf_isNull(names)) throw rk::TypeError(std::string(what) + " must be a named list");
-  for (R_xlen_t i = 0; i < n; ++i) {
-    const std::string key = CHAR(STRING_ELT(names, i));
-    SEXP v = VECTOR_ELT(x, i);
-    switch (TYPEOF(v)) {
-      case NILSXP: break;
-      case STRSXP:
-        if (XLENGTH(v) != 1 || STRING_ELT(v, 0) == NA_STRING)
-          throw rk::TypeError(std::string(what) + "$" + key + " must be a single string");
-        a.set(key, std::string(CHAR(STRING_ELT(v, 0))));
-        break;
-      case REALSXP: {
-        std::vector<double> d(REAL(v), REAL(v) + XLENGTH(v));
-        for (double& e : d)
-          if (R_IsNA(e)) e = std::nan("");
-        a.set(key, std::move(d));
-        break;
-      }
-      case INTSXP:
-      case LGLSXP: {
-        const int* p = TYPEOF(v) == INTSXP ? INTEGER(v) : LOGICAL(v);
-        std::vector<double> d(static_cast<size_t>(XLENGTH(v)));
-        for (size_t k = 0; k < d.size(); ++k) d[k] = p[k] == NA_INTEGER ? std::nan("") : static_cast<double>(p[k]);
-        a.set(key, std::move(d));
-        break;
-      }
-      default:
-        throw rk::TypeError(std::string(what) + "$" + key + " must be a number, logical or string, got " +
-                            Rf_type2char(TYPEOF(v)));
-    }
-  }
-  return a;
-}
 
 SEXP list_elt(SEXP list, const char* name) {
   SEXP names = Rf_getAttrib(list, R_NamesSymbol);
