@@ -38,9 +38,10 @@ BENCH_ARGS=${BENCH_ARGS:-}
 mkdir -p "$OUT" "$BUILD"
 OUT=$(cd "$OUT" && pwd)
 BUILD=$(cd "$BUILD" && pwd)
-exec > >(tee "$OUT/gpu.log") 2>&1
 status=0
 say() { echo "== gpu.sh: $*"; }
+
+main() {
 
 say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), $(nproc 2>/dev/null) cores"
 gpu_desc=""
@@ -112,8 +113,9 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   say "configure: cmake -S . -B $BUILD ${args[*]}"
   if ! cmake -S . -B "$BUILD" "${args[@]}" > "$BUILD/configure.log" 2>&1; then
     tail -40 "$BUILD/configure.log"
-    say "configure failed (log: $BUILD/configure.log)"
-    exit 1
+    say "configure failed (log: $BUILD/configure.log); on a machine without R or GoogleTest, run"
+    say "'sh bench/gpu_carry.sh' where R is and carry build/carry along"
+    return 1
   fi
   grep -E '^-- rkeras' "$BUILD/configure.log"
   targets=(bench_gpu_bench)
@@ -123,7 +125,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   if ! cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}" > "$BUILD/build.log" 2>&1; then
     grep -E 'error|Error' "$BUILD/build.log" | head -40
     say "build failed (log: $BUILD/build.log)"
-    exit 1
+    return 1
   fi
   say "built in $(( $(date +%s) - t0 )) s"
 fi
@@ -160,4 +162,9 @@ fi
 echo
 "$PYTHON" bench/gpu_table.py "$OUT" "$gpu_desc" || status=1
 say "outputs in $OUT; exit $status"
-exit "$status"
+return "$status"
+}
+
+# Everything also goes to OUT/gpu.log; the exit status is main's.
+main 2>&1 | tee "$OUT/gpu.log"
+exit "${PIPESTATUS[0]}"
