@@ -21,6 +21,8 @@ class DeviceContext {
 
   int index() const { return index_; }
   cudaStream_t stream() const { return stream_; }
+  /// Number of streaming multiprocessors (sizes grids that must fill the GPU).
+  int multiprocessors() const { return multiprocessors_; }
   /// cuBLAS handle on stream(), with the current TF32 setting applied.
   cublasHandle_t cublas();
   /// cuDNN handle on stream(); created on first use (loading cuDNN's sub-libraries takes a while).
@@ -35,6 +37,7 @@ class DeviceContext {
  private:
   int index_;
   cudaStream_t stream_ = nullptr;
+  int multiprocessors_ = 1;
   cublasHandle_t cublas_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   void* workspace_ = nullptr;

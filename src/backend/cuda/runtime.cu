@@ -138,6 +138,7 @@ void set_allow_tf32(bool on) {
 DeviceContext::DeviceContext(int index) : index_(index) {
   RK_CUDA_CHECK(cudaSetDevice(index));
   RK_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  RK_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, index));
   RK_CUBLAS_CHECK(cublasCreate(&cublas_));
   RK_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
 }
