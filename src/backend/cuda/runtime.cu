@@ -163,21 +163,6 @@ cudnnHandle_t DeviceContext::cudnn() {
   return cudnn_;
 }
 
-void* DeviceContext::workspace(size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (bytes > workspace_bytes_) {
-    if (workspace_) {
-      RK_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      RK_CUDA_CHECK(cudaFree(workspace_));
-      workspace_ = nullptr;
-      workspace_bytes_ = 0;
-    }
-    RK_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
-    workspace_bytes_ = bytes;
-  }
-  return workspace_;
-}
-
 DeviceContext& context(int index) {
   DeviceContext& c = per_device(registry().contexts, index, [index] { return new DeviceContext(index); });
   c.activate();
