@@ -273,8 +273,11 @@ TEST(CudaParity, ReductionPathsLargeShapesIntegersAndFloat64) {
       gpu().reduce(op, to_gpu(xn), {axis}, g);
       expect_close(r, g, kRedAtol, kRedRtol, "non-finite reduce " + std::to_string(static_cast<int>(op)));
     }
+  // Bool columns: all true, all false, mixed.
+  std::vector<double> bv;
+  for (int i = 0; i < 50; ++i) bv.insert(bv.end(), {1.0, 0.0, i % 7 == 3 ? 0.0 : 1.0});
   Tensor xb = Tensor::empty(Shape({50, 3}), DType::Bool);
-  cpu().copy(rk::testing::rand(Shape({50, 3}), -0.2, 1, 105), xb);  // mostly true, a few zeros after truncation
+  cpu().copy(rk::testing::make(Shape({50, 3}), bv), xb);
   for (ReduceOp op : {ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum, ReduceOp::Prod}) {
     Tensor r = Tensor::empty(Shape({3}), DType::Bool), g = Tensor::empty(Shape({3}), DType::Bool, kGpu);
     cpu().reduce(op, xb, {0}, r);
@@ -447,6 +450,19 @@ TEST(CudaParity, MovementPermuteRegionGatherScatterOneHot) {
     cpu().copy_region(src, {1, 0, 1}, rd, {2, 1, 0}, {1, 3, 4}, acc);
     gpu().copy_region(to_gpu(src), {1, 0, 1}, gd, {2, 1, 0}, {1, 3, 4}, acc);
     expect_close(rd, gd, kEwAtol, kEwRtol, acc ? "copy_region accumulate" : "copy_region");
+  }
+  {  // whole rows (axes that merge into one run) and a middle-axis slice, into int32 tensors
+    Tensor src = Tensor::empty(Shape({4, 3, 5}), DType::Int32), dst0 = Tensor::empty(Shape({6, 3, 5}), DType::Int32);
+    cpu().copy(rk::testing::rand(Shape({4, 3, 5}), -100, 100, 33), src);
+    cpu().copy(rk::testing::rand(Shape({6, 3, 5}), -100, 100, 34), dst0);
+    Tensor rd = Tensor::empty(dst0.shape(), DType::Int32);
+    cpu().copy(dst0, rd);
+    Tensor gd = to_gpu(dst0);
+    cpu().copy_region(src, {1, 0, 0}, rd, {3, 0, 0}, {2, 3, 5}, false);
+    gpu().copy_region(to_gpu(src), {1, 0, 0}, gd, {3, 0, 0}, {2, 3, 5}, false);
+    cpu().copy_region(src, {0, 1, 0}, rd, {0, 0, 0}, {4, 2, 5}, false);
+    gpu().copy_region(to_gpu(src), {0, 1, 0}, gd, {0, 0, 0}, {4, 2, 5}, false);
+    expect_close(rd, gd, 0, 0, "copy_region merged runs int32");
   }
   Tensor idx = Tensor::empty(Shape({2, 3}), DType::Int32);
   cpu().copy(rk::testing::make(Shape({2, 3}), {3, 0, 3, 1, 2, 3}), idx);  // repeats: scatter_add must add

@@ -4,6 +4,7 @@
 // explicitly first. One spatial axis runs as 2D with height 1. TF32 follows config (off by default).
 // Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7), chosen once per problem and
 // cached; workspaces come from the caching allocator.
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -98,42 +99,69 @@ std::map<std::string, AlgoChoice>& algo_cache() {
   return *m;
 }
 
-// Picks (once per key) the first algorithm in cuDNN's heuristic order (cudnnGet*Algorithm_v7)
-// that succeeds, runs under the allowed math type and has a workspace size: get(perf, n) fills
-// perf with up to n candidates and returns the count; ws(algo, &bytes) asks the workspace of one
-// with the descriptor's math type set; what() describes the operands for the error. Leaves the chosen math type set on c.conv.
+// Device scratch for cuDNN from the caching allocator (stream-ordered, so it may be released
+// as soon as the call is queued); undefined for 0 bytes.
+Tensor workspace(size_t bytes, Device d) {
+  return bytes ? Tensor::empty(Shape({static_cast<int64_t>(bytes)}), DType::Bool, d) : Tensor();
+}
+
+// Picks the first algorithm in cuDNN's heuristic order (cudnnGet*Algorithm_v7) that succeeds,
+// runs under the allowed math type, has a workspace size and is not in `rejected`: get(perf, n)
+// fills perf with up to n candidates and returns the count; ws(algo, &bytes) asks the workspace of
+// one with the descriptor's math type set; what() describes the operands for the error. Leaves
+// the chosen math type set on c.conv.
 template <typename Perf, typename Get, typename Ws, typename What>
-AlgoChoice choose_algo(const char* direction, ConvSetup& c, Get get, Ws ws, What what) {
-  const std::string key = std::string(direction) + " " + c.key;
-  {
-    std::lock_guard<std::mutex> lock(g_algo_mu);
-    auto it = algo_cache().find(key);
-    if (it != algo_cache().end()) {
-      RK_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv.d, it->second.math));
-      return it->second;
-    }
-  }
+AlgoChoice choose_algo(const char* direction, ConvSetup& c, Get get, Ws ws, What what,
+                       const std::vector<int>& rejected) {
   Perf perf[16];
   const int n = get(perf, 16);
   for (int i = 0; i < n; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+    if (std::find(rejected.begin(), rejected.end(), static_cast<int>(perf[i].algo)) != rejected.end()) continue;
     // The math type cuDNN rated the algorithm with, except that float32 stays on FMA without TF32.
     const cudnnMathType_t math = c.fma_only ? CUDNN_FMA_MATH : perf[i].mathType;
     if (cudnnSetConvolutionMathType(c.conv.d, math) != CUDNN_STATUS_SUCCESS) continue;
     size_t bytes = 0;
     if (ws(perf[i].algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
-    const AlgoChoice choice{static_cast<int>(perf[i].algo), math, bytes};
-    std::lock_guard<std::mutex> lock(g_algo_mu);
-    algo_cache()[key] = choice;
-    return choice;
+    return AlgoChoice{static_cast<int>(perf[i].algo), math, bytes};
   }
   throw UnsupportedError(std::string(direction) + ": cuDNN has no usable algorithm for " + what());
 }
 
-// Device scratch for cuDNN from the caching allocator (stream-ordered, so it may be released
-// as soon as the call is queued); undefined for 0 bytes.
-Tensor workspace(size_t bytes, Device d) {
-  return bytes ? Tensor::empty(Shape({static_cast<int64_t>(bytes)}), DType::Bool, d) : Tensor();
+// Runs one convolution direction with the cached algorithm of its problem, choosing (and caching)
+// one on first use. run(choice, workspace_ptr) queues the cuDNN call and returns its status; an
+// algorithm cuDNN then refuses (a "not supported" status, e.g. under the FMA-only math type) is
+// dropped and the next candidate tried, so a bad heuristic pick costs one retry, not an error.
+template <typename Perf, typename Get, typename Ws, typename What, typename Run>
+void convolve(const char* direction, ConvSetup& c, Device dev, Get get, Ws ws, What what, Run run) {
+  const std::string key = std::string(direction) + " " + c.key;
+  std::vector<int> rejected;
+  for (;;) {
+    AlgoChoice a;
+    bool cached = false;
+    {
+      std::lock_guard<std::mutex> lock(g_algo_mu);
+      auto it = algo_cache().find(key);
+      if (it != algo_cache().end()) {
+        a = it->second;
+        cached = true;
+      }
+    }
+    if (cached) {
+      RK_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv.d, a.math));
+    } else {
+      a = choose_algo<Perf>(direction, c, get, ws, what, rejected);
+      std::lock_guard<std::mutex> lock(g_algo_mu);
+      algo_cache()[key] = a;
+    }
+    Tensor scratch = workspace(a.workspace, dev);
+    const cudnnStatus_t st = run(a, scratch.defined() ? scratch.raw_data() : nullptr);
+    if (st == CUDNN_STATUS_SUCCESS) return;
+    if (!cudnn_not_supported(st)) throw_cudnn_error(st, direction, __FILE__, __LINE__);
+    rejected.push_back(a.algo);
+    std::lock_guard<std::mutex> lock(g_algo_mu);
+    algo_cache().erase(key);
+  }
 }
 
 // Keras kernel [*window, Cin/g, Cout] <-> cuDNN filter [Cout, *window, Cin/g].
@@ -193,8 +221,9 @@ void CudaBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor& b
     copy_region(x, std::vector<int64_t>(static_cast<size_t>(x.rank()), 0), xin, start, x.shape().dims(), false);
   }
   cudnnHandle_t h = c.cudnn();
-  const AlgoChoice a = choose_algo<cudnnConvolutionFwdAlgoPerf_t>(
-      "conv_forward", s,
+  const CudnnScale sc;
+  convolve<cudnnConvolutionFwdAlgoPerf_t>(
+      "conv_forward", s, device(),
       [&](cudnnConvolutionFwdAlgoPerf_t* perf, int req) {
         int n = 0;
         RK_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, s.x.d, s.w.d, s.conv.d, s.y.d, req, &n, perf));
@@ -203,12 +232,12 @@ void CudaBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor& b
       [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionForwardWorkspaceSize(h, s.x.d, s.w.d, s.conv.d, s.y.d, algo, bytes);
       },
-      [&] { return x.str() + " * " + w.str(); });
-  Tensor ws = workspace(a.workspace, device());
-  const CudnnScale sc;
-  RK_CUDNN_CHECK(cudnnConvolutionForward(h, sc.one(t), s.x.d, xin.raw_data(), s.w.d, wk.raw_data(), s.conv.d,
-                                         static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws.defined() ? ws.raw_data() : nullptr,
-                                         a.workspace, sc.zero(t), s.y.d, y.raw_data()));
+      [&] { return x.str() + " * " + w.str(); },
+      [&](const AlgoChoice& a, void* ws) {
+        return cudnnConvolutionForward(h, sc.one(t), s.x.d, xin.raw_data(), s.w.d, wk.raw_data(), s.conv.d,
+                                       static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws, a.workspace, sc.zero(t),
+                                       s.y.d, y.raw_data());
+      });
   if (bias.defined() || relu) {
     const int64_t total = y.numel(), ch = y.size(-1);
     RK_DISPATCH_FLOAT(t, "conv bias", [&] {
@@ -232,8 +261,9 @@ void CudaBackend::conv_backward_data(const Tensor& gy, const Tensor& w, Tensor& 
   permute(w, to_krsc(r), wk);
   Tensor gxin = s.explicit_pad ? Tensor::empty(s.padded, t, device()) : gx;
   cudnnHandle_t h = c.cudnn();
-  const AlgoChoice a = choose_algo<cudnnConvolutionBwdDataAlgoPerf_t>(
-      "conv_backward_data", s,
+  const CudnnScale sc;
+  convolve<cudnnConvolutionBwdDataAlgoPerf_t>(
+      "conv_backward_data", s, device(),
       [&](cudnnConvolutionBwdDataAlgoPerf_t* perf, int req) {
         int n = 0;
         RK_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, s.w.d, s.y.d, s.conv.d, s.x.d, req, &n, perf));
@@ -242,13 +272,12 @@ void CudaBackend::conv_backward_data(const Tensor& gy, const Tensor& w, Tensor& 
       [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionBackwardDataWorkspaceSize(h, s.w.d, s.y.d, s.conv.d, s.x.d, algo, bytes);
       },
-      [&] { return gy.str() + " * " + w.str(); });
-  Tensor ws = workspace(a.workspace, device());
-  const CudnnScale sc;
-  RK_CUDNN_CHECK(cudnnConvolutionBackwardData(h, sc.one(t), s.w.d, wk.raw_data(), s.y.d, gy.raw_data(), s.conv.d,
-                                              static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo),
-                                              ws.defined() ? ws.raw_data() : nullptr, a.workspace, sc.zero(t), s.x.d,
-                                              gxin.raw_data()));
+      [&] { return gy.str() + " * " + w.str(); },
+      [&](const AlgoChoice& a, void* ws) {
+        return cudnnConvolutionBackwardData(h, sc.one(t), s.w.d, wk.raw_data(), s.y.d, gy.raw_data(), s.conv.d,
+                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws, a.workspace,
+                                            sc.zero(t), s.x.d, gxin.raw_data());
+      });
   if (s.explicit_pad) {  // the gradient of the padding itself is dropped
     std::vector<int64_t> start(static_cast<size_t>(gx.rank()), 0);
     for (int i = 0; i < r; ++i) start[static_cast<size_t>(1 + i)] = p.pad_before[static_cast<size_t>(i)];
@@ -274,8 +303,9 @@ void CudaBackend::conv_backward_filter(const Tensor& x, const Tensor& gy, Tensor
   }
   Tensor gwk = Tensor::empty(permuted(gw.shape(), to_krsc(r)), t, device());
   cudnnHandle_t h = c.cudnn();
-  const AlgoChoice a = choose_algo<cudnnConvolutionBwdFilterAlgoPerf_t>(
-      "conv_backward_filter", s,
+  const CudnnScale sc;
+  convolve<cudnnConvolutionBwdFilterAlgoPerf_t>(
+      "conv_backward_filter", s, device(),
       [&](cudnnConvolutionBwdFilterAlgoPerf_t* perf, int req) {
         int n = 0;
         RK_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, s.x.d, s.y.d, s.conv.d, s.w.d, req, &n, perf));
@@ -284,13 +314,12 @@ void CudaBackend::conv_backward_filter(const Tensor& x, const Tensor& gy, Tensor
       [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, s.x.d, s.y.d, s.conv.d, s.w.d, algo, bytes);
       },
-      [&] { return x.str() + ", " + gy.str(); });
-  Tensor ws = workspace(a.workspace, device());
-  const CudnnScale sc;
-  RK_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, sc.one(t), s.x.d, xin.raw_data(), s.y.d, gy.raw_data(), s.conv.d,
-                                                static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo),
-                                                ws.defined() ? ws.raw_data() : nullptr, a.workspace, sc.zero(t), s.w.d,
-                                                gwk.raw_data()));
+      [&] { return x.str() + ", " + gy.str(); },
+      [&](const AlgoChoice& a, void* ws) {
+        return cudnnConvolutionBackwardFilter(h, sc.one(t), s.x.d, xin.raw_data(), s.y.d, gy.raw_data(), s.conv.d,
+                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws, a.workspace,
+                                              sc.zero(t), s.w.d, gwk.raw_data());
+      });
   permute(gwk, from_krsc(r), gw);
 }
 
