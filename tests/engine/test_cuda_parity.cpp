@@ -8,7 +8,8 @@
 // and fused multiply-adds differ by an ulp or two); reductions, softmax and losses 1e-5 abs +
 // 1e-5 rel (another summation order); GEMM 1e-4 abs + 1e-4 rel over k = 67 (TF32 is off by
 // default); cuDNN convolutions 1e-4 abs + 1e-4 rel; pooling and image transforms as elementwise; uniform and dropout draws are identical, normal draws within 1e-6 (libm vs CUDA
-// cos/sin/log); integer and bool results must be identical.
+// cos/sin/log); integer and bool results must be identical; float64 paths 1e-10 (cuDNN) to 1e-14
+// (elementwise); optimizer updates as elementwise (float64: 1e-12).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -215,6 +216,158 @@ TEST(CudaParity, ReductionsAndArgReductions) {
     }
 }
 
+// Shapes that take each path of the CUDA reduction: column kernel (kept innermost axis, e.g. the
+// bias gradient [N*H*W, C] -> [C]) with and without splitting the rows over several blocks,
+// row kernel with a split (a full sum of a large tensor) and the column kernel with an outer kept
+// axis ([A, R, K] over R). Sums are accumulated in double on both devices.
+TEST(CudaParity, ReductionPathsLargeShapesIntegersAndFloat64) {
+  REQUIRE_GPU();
+  struct Case {
+    Shape shape;
+    std::vector<int> axes;
+  };
+  const std::vector<Case> cases = {{Shape({8192, 64}), {0}},           // bias gradient, split columns
+                                   {Shape({16, 8, 8, 3}), {0, 1, 2}},  // small C
+                                   {Shape({1 << 20}), {0}},            // full reduction, split rows
+                                   {Shape({3, 100000}), {1}},          // few long rows
+                                   {Shape({7, 513, 37}), {1}},         // [A, R, K] over R
+                                   {Shape({6, 5, 4, 3}), {0, 2}},      // separate reduced axes
+                                   {Shape({2, 3000, 1, 2}), {1, 2}}};  // size-1 axis among the reduced
+  for (const Case& c : cases) {
+    std::vector<int64_t> kept;
+    for (int i = 0; i < c.shape.rank(); ++i)
+      if (std::find(c.axes.begin(), c.axes.end(), i) == c.axes.end()) kept.push_back(c.shape[i]);
+    const Shape os(kept);
+    Tensor x = rnd(c.shape, -3, 3, 101);
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min, ReduceOp::LogSumExp}) {
+      Tensor r = Tensor::empty(os), g = Tensor::empty(os, DType::Float32, kGpu);
+      cpu().reduce(op, x, c.axes, r);
+      gpu().reduce(op, to_gpu(x), c.axes, g);
+      expect_close(r, g, 1e-4, kRedRtol, "reduce " + std::to_string(static_cast<int>(op)) + " of " + c.shape.str());
+    }
+    Tensor x64 = rk::testing::rand(c.shape, -3, 3, 102);
+    Tensor r64 = Tensor::empty(os, DType::Float64), g64 = Tensor::empty(os, DType::Float64, kGpu);
+    cpu().reduce(ReduceOp::Sum, x64, c.axes, r64);
+    gpu().reduce(ReduceOp::Sum, to_gpu(x64), c.axes, g64);
+    expect_close(r64, g64, 1e-9, 1e-12, "float64 sum of " + c.shape.str());
+    // int32 sums are exact (int64 accumulators), as are max/min and products that wrap.
+    Tensor xi = Tensor::empty(c.shape, DType::Int32);
+    cpu().copy(rk::testing::rand(c.shape, -1000, 1000, 103), xi);
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod}) {
+      Tensor r = Tensor::empty(os, DType::Int32), g = Tensor::empty(os, DType::Int32, kGpu);
+      cpu().reduce(op, xi, c.axes, r);
+      gpu().reduce(op, to_gpu(xi), c.axes, g);
+      expect_close(r, g, 0, 0, "int32 reduce " + std::to_string(static_cast<int>(op)) + " of " + c.shape.str());
+    }
+  }
+  // NaN propagates through Max/Min/LogSumExp and an infinite max is the logsumexp; bool any/all.
+  Tensor xn = rnd(Shape({40, 6}), -3, 3, 104);
+  xn.data<float>()[5 * 6 + 2] = NAN;
+  xn.data<float>()[7 * 6 + 4] = INFINITY;
+  for (ReduceOp op : {ReduceOp::Max, ReduceOp::Min, ReduceOp::LogSumExp, ReduceOp::Sum})
+    for (int axis : {0, 1}) {
+      const Shape os(axis == 0 ? std::vector<int64_t>{6} : std::vector<int64_t>{40});
+      Tensor r = Tensor::empty(os), g = Tensor::empty(os, DType::Float32, kGpu);
+      cpu().reduce(op, xn, {axis}, r);
+      gpu().reduce(op, to_gpu(xn), {axis}, g);
+      expect_close(r, g, kRedAtol, kRedRtol, "non-finite reduce " + std::to_string(static_cast<int>(op)));
+    }
+  // Bool columns: all true, all false, mixed.
+  std::vector<double> bv;
+  for (int i = 0; i < 50; ++i) bv.insert(bv.end(), {1.0, 0.0, i % 7 == 3 ? 0.0 : 1.0});
+  Tensor xb = Tensor::empty(Shape({50, 3}), DType::Bool);
+  cpu().copy(rk::testing::make(Shape({50, 3}), bv), xb);
+  for (ReduceOp op : {ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum, ReduceOp::Prod}) {
+    Tensor r = Tensor::empty(Shape({3}), DType::Bool), g = Tensor::empty(Shape({3}), DType::Bool, kGpu);
+    cpu().reduce(op, xb, {0}, r);
+    gpu().reduce(op, to_gpu(xb), {0}, g);
+    expect_close(r, g, 0, 0, "bool reduce " + std::to_string(static_cast<int>(op)));
+  }
+  // Reducing an empty axis gives the identity (Mean: NaN) on both devices.
+  Tensor xe = Tensor::empty(Shape({0, 4}));
+  for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Prod, ReduceOp::Max, ReduceOp::Min}) {
+    Tensor r = Tensor::empty(Shape({4})), g = Tensor::empty(Shape({4}), DType::Float32, kGpu);
+    cpu().reduce(op, xe, {0}, r);
+    gpu().reduce(op, to_gpu(xe), {0}, g);
+    expect_close(r, g, 0, 0, "empty reduce " + std::to_string(static_cast<int>(op)));
+  }
+}
+
+// Broadcasting shapes of a convnet (bias and per-channel scales over [N, H, W, C], a [N, 1, 1, C]
+// gate), float64 and int32 operands, upload with conversion, where with every operand broadcast.
+TEST(CudaParity, BroadcastingLayoutsFloat64AndIntegerDtypes) {
+  REQUIRE_GPU();
+  const Shape so({4, 9, 7, 16});
+  for (const Shape& sb : {Shape({16}), Shape({4, 1, 1, 16}), Shape({9, 1, 1}), Shape({4, 9, 7, 16})}) {
+    Tensor a = rnd(so, -2, 2, 111), b = rnd(sb, 0.5, 2, 112);
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Greater}) {
+      const DType odt = op == BinaryOp::Greater ? DType::Bool : DType::Float32;
+      Tensor r = Tensor::empty(so, odt), g = Tensor::empty(so, odt, kGpu);
+      cpu().binary(op, a, b, r);
+      gpu().binary(op, to_gpu(a), to_gpu(b), g);
+      expect_close(r, g, kEwAtol, kEwRtol, "binary " + std::to_string(static_cast<int>(op)) + " with " + sb.str());
+      Tensor r2 = Tensor::empty(so, odt), g2 = Tensor::empty(so, odt, kGpu);  // broadcast operand first
+      cpu().binary(op, b, a, r2);
+      gpu().binary(op, to_gpu(b), to_gpu(a), g2);
+      expect_close(r2, g2, kEwAtol, kEwRtol, "binary " + std::to_string(static_cast<int>(op)) + " with " + sb.str() + " first");
+    }
+  }
+  Tensor a64 = rk::testing::rand(Shape({5, 6}), 0.5, 2, 113), b64 = rk::testing::rand(Shape({6}), 0.5, 2, 114);
+  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Maximum}) {
+    Tensor r = Tensor::empty(Shape({5, 6}), DType::Float64), g = Tensor::empty(Shape({5, 6}), DType::Float64, kGpu);
+    cpu().binary(op, a64, b64, r);
+    gpu().binary(op, to_gpu(a64), to_gpu(b64), g);
+    expect_close(r, g, 1e-14, 1e-14, "float64 binary " + std::to_string(static_cast<int>(op)));
+  }
+  for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Log, UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Gelu, UnaryOp::Sqrt}) {
+    Tensor r = Tensor::empty(a64.shape(), DType::Float64), g = Tensor::empty(a64.shape(), DType::Float64, kGpu);
+    cpu().unary(op, a64, r, {});
+    gpu().unary(op, to_gpu(a64), g, {});
+    expect_close(r, g, 1e-14, 1e-14, "float64 unary " + std::to_string(static_cast<int>(op)));
+    Tensor up = rk::testing::rand(a64.shape(), -1, 1, 115);
+    Tensor rg = Tensor::empty(a64.shape(), DType::Float64), gg = Tensor::empty(a64.shape(), DType::Float64, kGpu);
+    cpu().unary_backward(op, a64, r, up, rg, {});
+    gpu().unary_backward(op, to_gpu(a64), to_gpu(r), to_gpu(up), gg, {});
+    expect_close(rg, gg, 1e-14, 1e-14, "float64 unary backward " + std::to_string(static_cast<int>(op)));
+  }
+  // Upload with conversion (host float32 -> device int32/bool), fill of bool.
+  Tensor xf = rnd(Shape({3, 4}), -50, 50, 116);
+  for (DType dt : {DType::Int32, DType::Bool, DType::Float64}) {
+    Tensor r = Tensor::empty(xf.shape(), dt), g = Tensor::empty(xf.shape(), dt, kGpu);
+    cpu().copy(xf, r);
+    gpu().copy(xf, g);
+    expect_close(r, g, 0, 0, std::string("upload converting to ") + dtype_name(dt));
+  }
+  // where: condition, a and b each broadcast along a different axis; int32 operands.
+  Tensor cond = Tensor::empty(Shape({3, 1, 1}), DType::Bool);
+  cpu().copy(rk::testing::make(Shape({3, 1, 1}), {1, 0, 1}), cond);
+  Tensor wa = Tensor::empty(Shape({1, 4, 1}), DType::Int32), wb = Tensor::empty(Shape({5}), DType::Int32);
+  cpu().copy(rk::testing::make(Shape({1, 4, 1}), {1, 2, 3, 4}), wa);
+  cpu().copy(rk::testing::make(Shape({5}), {-1, -2, -3, -4, -5}), wb);
+  Tensor rw = Tensor::empty(Shape({3, 4, 5}), DType::Int32), gw = Tensor::empty(Shape({3, 4, 5}), DType::Int32, kGpu);
+  cpu().where(cond, wa, wb, rw);
+  gpu().where(to_gpu(cond), to_gpu(wa), to_gpu(wb), gw);
+  expect_close(rw, gw, 0, 0, "where int32 three-way broadcast");
+  // gather of int32 rows (embedding ids), one_hot into int32, gemm in float64.
+  Tensor table = Tensor::empty(Shape({6, 3}), DType::Int32);
+  cpu().copy(rk::testing::rand(Shape({6, 3}), -100, 100, 117), table);
+  Tensor ids = Tensor::empty(Shape({4}), DType::Int32);
+  cpu().copy(rk::testing::make(Shape({4}), {5, 0, 5, 2}), ids);
+  Tensor rgt = Tensor::empty(Shape({4, 3}), DType::Int32), ggt = Tensor::empty(Shape({4, 3}), DType::Int32, kGpu);
+  cpu().gather(table, ids, 0, rgt);
+  gpu().gather(to_gpu(table), to_gpu(ids), 0, ggt);
+  expect_close(rgt, ggt, 0, 0, "gather int32");
+  Tensor roh = Tensor::empty(Shape({4, 6}), DType::Int32), goh = Tensor::empty(Shape({4, 6}), DType::Int32, kGpu);
+  cpu().one_hot(ids, roh);
+  gpu().one_hot(to_gpu(ids), goh);
+  expect_close(roh, goh, 0, 0, "one_hot int32");
+  Tensor ga = rk::testing::rand(Shape({2, 5 * 7}), -1, 1, 118), gb = rk::testing::rand(Shape({2, 7 * 3}), -1, 1, 119);
+  Tensor rc = Tensor::empty(Shape({2, 5 * 3}), DType::Float64), gc = Tensor::empty(Shape({2, 5 * 3}), DType::Float64, kGpu);
+  cpu().gemm(false, true, 2, 5, 3, 7, 1.0, ga, 35, gb, 21, 0.0, rc, 15);
+  gpu().gemm(false, true, 2, 5, 3, 7, 1.0, to_gpu(ga), 35, to_gpu(gb), 21, 0.0, gc, 15);
+  expect_close(rc, gc, 1e-13, 1e-13, "float64 batched gemm");
+}
+
 TEST(CudaParity, SoftmaxForwardBackwardAndFusedLosses) {
   REQUIRE_GPU();
   Tensor x = rnd(Shape({6, 10, 3}), -5, 5);
@@ -371,24 +524,54 @@ TEST(CudaParity, FusedOptimizerUpdates) {
   h.momentum = 0;
   h.centered = false;
   cases.push_back({OptimizerRule::Adagrad, h, 1});
-  for (const Case& c : cases) {
-    const Shape s({257});
-    Tensor p0 = rnd(s, -1, 1, 51), grad = rnd(s, -2, 2, 52);
-    std::vector<Tensor> rs, gs;
-    for (int j = 0; j < c.slots; ++j) {
-      Tensor v = rnd(s, 0.01, 0.5, 60 + static_cast<uint64_t>(j));
-      rs.push_back(v);
-      gs.push_back(to_gpu(v));
+  h.rho = 0.95;
+  cases.push_back({OptimizerRule::Adadelta, h, 2});
+  cases.push_back({OptimizerRule::Adamax, h, 2});
+  h.u_product = 1;  // Keras's _u_product after step 3
+  for (int st = 1; st <= 3; ++st) h.u_product *= h.beta_1 * (1 - 0.5 * std::pow(0.96, st));
+  cases.push_back({OptimizerRule::Nadam, h, 2});
+  OptimizerHyper f = h;
+  f.weight_decay = 0;
+  f.l1 = 0.01;
+  f.l2 = 0.02;
+  f.l2_shrinkage = 0.03;
+  f.ftrl_beta = 0.1;
+  f.lr_power = -0.5;
+  cases.push_back({OptimizerRule::Ftrl, f, 2});
+  h.beta_1 = 0.9;
+  h.beta_2 = 0.99;
+  cases.push_back({OptimizerRule::Lion, h, 1});
+  h.clip_value = 0;
+  h.grad_scale = 0.5;  // clipnorm's scaling, no elementwise clip
+  cases.push_back({OptimizerRule::Adam, h, 2});
+  // Every rule in float32, and the Adam cases again in float64 (tighter tolerance).
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (const Case& c : cases) {
+      if (dt == DType::Float64 && c.rule != OptimizerRule::Adam) continue;
+      const Shape s({257});
+      Tensor p0 = rnd(s, -1, 1, 51), grad = rnd(s, -2, 2, 52);
+      if (dt == DType::Float64) {
+        p0 = rk::testing::rand(s, -1, 1, 51);
+        grad = rk::testing::rand(s, -2, 2, 52);
+      }
+      std::vector<Tensor> rs, gs;
+      for (int j = 0; j < c.slots; ++j) {
+        Tensor v = dt == DType::Float64 ? rk::testing::rand(s, 0.01, 0.5, 60 + static_cast<uint64_t>(j))
+                                        : rnd(s, 0.01, 0.5, 60 + static_cast<uint64_t>(j));
+        rs.push_back(v);
+        gs.push_back(to_gpu(v));
+      }
+      Tensor rp = Tensor::empty(s, dt);
+      cpu().copy(p0, rp);
+      Tensor gp = to_gpu(p0);
+      cpu().optimizer_update(c.rule, rp, grad, rs, c.h);
+      gpu().optimizer_update(c.rule, gp, to_gpu(grad), gs, c.h);
+      const std::string name = "optimizer rule " + std::to_string(static_cast<int>(c.rule)) + " " + dtype_name(dt);
+      const double at = dt == DType::Float64 ? 1e-12 : kEwAtol, rt = dt == DType::Float64 ? 1e-12 : kEwRtol;
+      expect_close(rp, gp, at, rt, name);
+      for (int j = 0; j < c.slots; ++j)
+        expect_close(rs[static_cast<size_t>(j)], gs[static_cast<size_t>(j)], at, rt, name + " slot " + std::to_string(j));
     }
-    Tensor rp = Tensor::empty(s);
-    cpu().copy(p0, rp);
-    Tensor gp = to_gpu(p0);
-    cpu().optimizer_update(c.rule, rp, grad, rs, c.h);
-    gpu().optimizer_update(c.rule, gp, to_gpu(grad), gs, c.h);
-    const std::string name = "optimizer rule " + std::to_string(static_cast<int>(c.rule));
-    expect_close(rp, gp, kEwAtol, kEwRtol, name);
-    for (int j = 0; j < c.slots; ++j) expect_close(rs[static_cast<size_t>(j)], gs[static_cast<size_t>(j)], kEwAtol, kEwRtol, name + " slot");
-  }
 }
 
 TEST(CudaParity, PoolingForwardBackwardWithAsymmetricPadding) {
@@ -434,11 +617,15 @@ TEST(CudaParity, ConvolutionThroughCudnnForwardAndBackward) {
   const std::vector<Case> cases = {{1, 1, 1, 1, 1, 1, true, false},   // 1 spatial axis, "same"
                                    {2, 2, 1, 0, 1, 1, true, true},    // asymmetric pad, bias + relu
                                    {2, 1, 2, 2, 2, 2, false, false},  // dilation, 2 groups
-                                   {3, 1, 1, 1, 1, 1, true, false}};  // 3 spatial axes
+                                   {3, 1, 1, 1, 1, 1, true, false},   // 3 spatial axes
+                                   {1, 2, 1, 0, 1, 1, false, true},   // 1D, stride 2, asymmetric pad
+                                   {3, 2, 1, 0, 1, 2, true, true},    // 3D, stride 2, asymmetric, groups
+                                   {2, 1, 1, 1, 1, 4, true, false},   // depthwise (groups = Cin)
+                                   {2, 2, 1, 1, 1, 1, false, false}}; // symmetric pad with stride
   for (const Case& c : cases) {
     ConvParams p;
     p.groups = c.groups;
-    const int64_t cin = 4, cout = 6, win = 3;
+    const int64_t cin = 4, cout = c.groups == 4 ? 8 : 6, win = 3;
     std::vector<int64_t> xs = {2}, ws, ys = {2};
     for (int i = 0; i < c.rank; ++i) {
       const int64_t in = 7 - i;
@@ -471,6 +658,33 @@ TEST(CudaParity, ConvolutionThroughCudnnForwardAndBackward) {
     cpu().conv_backward_filter(x, up, rgw, p);
     gpu().conv_backward_filter(to_gpu(x), to_gpu(up), ggw, p);
     expect_close(rgw, ggw, 1e-4, 1e-4, name + " backward filter");
+    // Every gradient in one call (the relu mask from y, the bias gradient as a column sum).
+    Tensor fgx = Tensor::empty(Shape(xs)), fgw = Tensor::empty(Shape(ws)), fgb = Tensor::empty(Shape({cout}));
+    Tensor hgx = Tensor::empty(Shape(xs), DType::Float32, kGpu), hgw = Tensor::empty(Shape(ws), DType::Float32, kGpu);
+    Tensor hgb = Tensor::empty(Shape({cout}), DType::Float32, kGpu);
+    cpu().conv_backward(x, w, ry, up, fgx, fgw, fgb, p, c.relu);
+    gpu().conv_backward(to_gpu(x), to_gpu(w), to_gpu(ry), to_gpu(up), hgx, hgw, hgb, p, c.relu);
+    expect_close(fgx, hgx, 1e-4, 1e-4, name + " fused backward gx");
+    expect_close(fgw, hgw, 1e-4, 1e-4, name + " fused backward gw");
+    expect_close(fgb, hgb, 1e-4, 1e-4, name + " fused backward gbias");
+    // float64 runs through cuDNN's double kernels.
+    Tensor x64 = Tensor::empty(x.shape(), DType::Float64), w64 = Tensor::empty(w.shape(), DType::Float64);
+    Tensor b64 = Tensor::empty(b.shape(), DType::Float64), up64 = Tensor::empty(up.shape(), DType::Float64);
+    cpu().copy(x, x64);
+    cpu().copy(w, w64);
+    cpu().copy(b, b64);
+    cpu().copy(up, up64);
+    Tensor ry64 = Tensor::empty(Shape(ys), DType::Float64), gy64 = Tensor::empty(Shape(ys), DType::Float64, kGpu);
+    cpu().conv_forward(x64, w64, c.bias ? b64 : Tensor(), ry64, p, c.relu);
+    gpu().conv_forward(to_gpu(x64), to_gpu(w64), c.bias ? to_gpu(b64) : Tensor(), gy64, p, c.relu);
+    expect_close(ry64, gy64, 1e-10, 1e-10, name + " float64");
+    Tensor rgx64 = Tensor::empty(Shape(xs), DType::Float64), ggx64 = Tensor::empty(Shape(xs), DType::Float64, kGpu);
+    Tensor rgw64 = Tensor::empty(Shape(ws), DType::Float64), ggw64 = Tensor::empty(Shape(ws), DType::Float64, kGpu);
+    Tensor none;
+    cpu().conv_backward(x64, w64, ry64, up64, rgx64, rgw64, none, p, c.relu);
+    gpu().conv_backward(to_gpu(x64), to_gpu(w64), to_gpu(ry64), to_gpu(up64), ggx64, ggw64, none, p, c.relu);
+    expect_close(rgx64, ggx64, 1e-10, 1e-10, name + " float64 backward gx");
+    expect_close(rgw64, ggw64, 1e-10, 1e-10, name + " float64 backward gw");
   }
 }
 
@@ -510,6 +724,42 @@ TEST(CudaParity, AllocatorCachesAndReportsStatistics) {
   EXPECT_GT(s1.cached, 0);
   a.empty_cache();
   EXPECT_EQ(a.stats().cached, 0);
+}
+
+// The memory limit makes the out-of-memory path deterministic: the hook runs once, the cache is
+// emptied, and the OutOfMemoryError carries the allocator's figures; lifting the limit recovers.
+TEST(CudaParity, AllocatorLimitGivesOutOfMemoryWithFigures) {
+  REQUIRE_GPU();
+#if RKERAS_HAVE_CUDA
+  Allocator& a = allocator_for(kGpu);
+  a.empty_cache();
+  int hook_calls = 0;
+  cuda::set_oom_hook([&hook_calls] { ++hook_calls; });
+  cuda::set_memory_limit(0, a.stats().current + (8 << 20));  // 8 MiB above what is in use now
+  {
+    Tensor fits = Tensor::empty(Shape({1 << 20}), DType::Float32, kGpu);  // 4 MiB
+    { Tensor freed = Tensor::empty(Shape({1 << 19}), DType::Float32, kGpu); }  // 2 MiB, then cached
+    EXPECT_GT(a.stats().cached, 0);
+    try {
+      Tensor too_big = Tensor::empty(Shape({2 << 20}), DType::Float32, kGpu);  // 8 MiB more
+      ADD_FAILURE() << "allocating past the limit did not throw";
+    } catch (const OutOfMemoryError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("out of memory on cuda:0: tried to allocate 8.0 MiB"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("in use by rkeras"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("limit "), std::string::npos) << msg;
+      EXPECT_NE(msg.find("free of"), std::string::npos) << msg;
+    }
+    EXPECT_EQ(hook_calls, 1);
+    EXPECT_EQ(a.stats().cached, 0);  // the cache was emptied before the retry
+    values(to_cpu(fits));            // what was allocated stays usable
+  }
+  cuda::set_memory_limit(0, 0);
+  cuda::set_oom_hook(nullptr);
+  Tensor big = Tensor::empty(Shape({2 << 20}), DType::Float32, kGpu);
+  gpu().fill(big, 1.5);
+  EXPECT_EQ(values(to_cpu(big))[12345], 1.5);
+#endif
 }
 
 // Runs everywhere: without a usable GPU, asking for one is an UnsupportedError that says why.

@@ -36,46 +36,59 @@ void CudaCachingAllocator::release_cached_locked() {
   stats_.cached = 0;
 }
 
+void* CudaCachingAllocator::malloc_locked(size_t bucket) {
+  if (limit_ > 0 && stats_.current + static_cast<int64_t>(bucket) > limit_) return nullptr;
+  context(index_).activate();
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bucket);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear the error so later checks do not report it again
+    return nullptr;
+  }
+  if (e != cudaSuccess) throw_cuda_error(e, "cudaMalloc", __FILE__, __LINE__);
+  return p;
+}
+
+void CudaCachingAllocator::throw_oom_locked(size_t bucket) {
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
+  throw OutOfMemoryError("out of memory on cuda:" + std::to_string(index_) + ": tried to allocate " +
+                         mib(static_cast<int64_t>(bucket)) + " with " + mib(stats_.current) +
+                         " in use by rkeras (peak " + mib(stats_.peak) + ", cached " + mib(stats_.cached) + ")" +
+                         (limit_ > 0 ? ", limit " + mib(limit_) : std::string()) + "; the GPU has " +
+                         mib(static_cast<int64_t>(free_b)) + " free of " + mib(static_cast<int64_t>(total_b)));
+}
+
 void* CudaCachingAllocator::allocate(size_t nbytes) {
   const size_t bucket = CpuCachingAllocator::bucket_size(nbytes);
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  // Attempt 0: the cache, else cudaMalloc. On failure the OOM hook runs (outside the lock: it may
+  // free tensors, which re-enters deallocate()); attempt 1: the cache again (the hook may have
+  // returned a block of this size), else empty the cache and cudaMalloc; then OutOfMemoryError.
+  for (int attempt = 0; attempt < 2; ++attempt) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (attempt == 0) stats_.n_allocs++;
-      auto it = free_.find(bucket);
       void* p = nullptr;
-      if (it != free_.end() && !it->second.empty()) {
+      auto it = free_.find(bucket);
+      const bool within_limit = limit_ <= 0 || stats_.current + static_cast<int64_t>(bucket) <= limit_;
+      if (within_limit && it != free_.end() && !it->second.empty()) {
         p = it->second.back();
         it->second.pop_back();
         stats_.cached -= static_cast<int64_t>(bucket);
         stats_.n_cache_hits++;
       } else {
-        context(index_).activate();
-        if (attempt == 1) release_cached_locked();  // second try: without the cache
-        cudaError_t e = cudaMalloc(&p, bucket);
-        if (e == cudaErrorMemoryAllocation) {
-          cudaGetLastError();  // clear the sticky-free error state
-          p = nullptr;
-        } else if (e != cudaSuccess) {
-          throw_cuda_error(e, "cudaMalloc", __FILE__, __LINE__);
-        }
+        if (attempt == 1) release_cached_locked();
+        p = malloc_locked(bucket);
       }
       if (p) {
         stats_.current += static_cast<int64_t>(bucket);
         if (stats_.current > stats_.peak) stats_.peak = stats_.current;
         return p;
       }
-      if (attempt == 2) {
-        size_t free_b = 0, total_b = 0;
-        cudaMemGetInfo(&free_b, &total_b);
-        throw OutOfMemoryError("out of memory on cuda:" + std::to_string(index_) + ": tried to allocate " +
-                               mib(static_cast<int64_t>(bucket)) + " with " + mib(stats_.current) +
-                               " in use by rkeras (peak " + mib(stats_.peak) + "); the GPU has " +
-                               mib(static_cast<int64_t>(free_b)) + " free of " + mib(static_cast<int64_t>(total_b)));
-      }
+      if (attempt == 1) throw_oom_locked(bucket);
     }
-    // Outside the lock: the hook may free tensors, which re-enters deallocate().
-    if (attempt == 0 && oom_hook()) oom_hook()();
+    std::function<void()> hook = oom_hook();
+    if (hook) hook();
   }
   return nullptr;  // not reached
 }
@@ -97,6 +110,15 @@ AllocatorStats CudaCachingAllocator::stats() const {
 void CudaCachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mu_);
   release_cached_locked();
+}
+
+void CudaCachingAllocator::set_limit(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  limit_ = bytes > 0 ? bytes : 0;
+}
+
+void set_memory_limit(int index, int64_t bytes) {
+  static_cast<CudaCachingAllocator&>(allocator(index)).set_limit(bytes);
 }
 
 void CudaCachingAllocator::reset_peak() {

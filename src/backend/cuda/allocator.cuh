@@ -23,13 +23,21 @@ class CudaCachingAllocator final : public Allocator {
   void empty_cache() override;
   void reset_peak() override;
   Device device() const override { return Device{DeviceType::CUDA, index_}; }
+  /// Caps `current` at `bytes` (0 = no cap); exceeding it fails like a real out-of-memory
+  /// (hook, empty cache, retry, OutOfMemoryError), so that path can be tested deterministically.
+  void set_limit(int64_t bytes);
 
  private:
   void release_cached_locked();
+  // A fresh block of `bucket` bytes from cudaMalloc, or nullptr when the device (or the limit)
+  // has no room; throws for any other cudart failure.
+  void* malloc_locked(size_t bucket);
+  [[noreturn]] void throw_oom_locked(size_t bucket);
   int index_;
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   AllocatorStats stats_;
+  int64_t limit_ = 0;
 };
 
 /// Called once when cudaMalloc fails, before the cache is emptied and the call retried

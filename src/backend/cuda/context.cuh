@@ -1,6 +1,6 @@
 // One context per CUDA device: the stream every kernel of the device runs on (so stream order
 // alone orders the work and the allocator may reuse a freed block at once), the cuBLAS and
-// cuDNN handles bound to it, and a growable workspace for cuDNN.
+// cuDNN handles bound to it. (cuDNN workspaces come from the caching allocator.)
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -21,12 +21,12 @@ class DeviceContext {
 
   int index() const { return index_; }
   cudaStream_t stream() const { return stream_; }
+  /// Number of streaming multiprocessors (sizes grids that must fill the GPU).
+  int multiprocessors() const { return multiprocessors_; }
   /// cuBLAS handle on stream(), with the current TF32 setting applied.
   cublasHandle_t cublas();
   /// cuDNN handle on stream(); created on first use (loading cuDNN's sub-libraries takes a while).
   cudnnHandle_t cudnn();
-  /// Device scratch of at least `bytes` for cuDNN (stream-ordered: reused by the next call).
-  void* workspace(size_t bytes);
   /// Makes this device current for the calling thread.
   void activate() const;
   /// Waits until every queued operation of the device finished (and reports its errors).
@@ -35,10 +35,9 @@ class DeviceContext {
  private:
   int index_;
   cudaStream_t stream_ = nullptr;
+  int multiprocessors_ = 1;
   cublasHandle_t cublas_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
-  void* workspace_ = nullptr;
-  size_t workspace_bytes_ = 0;
   std::mutex mu_;
 };
 

@@ -2,80 +2,41 @@
 // (NDHWC) tensors, the Keras kernel [*window, Cin/g, Cout] permuted to cuDNN's KRSC filter layout.
 // cuDNN pads symmetrically only: an asymmetric pad (TF "same" puts the odd one after) pads x
 // explicitly first. One spatial axis runs as 2D with height 1. TF32 follows config (off by default).
+// Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7), chosen once per problem and
+// cached; workspaces come from the caching allocator.
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_api.h"
 #include "backend/cuda/cuda_backend.cuh"
+#include "backend/cuda/cudnn_desc.cuh"
 #include "backend/cuda/kernels.cuh"
 
 namespace rk::cuda {
 
 namespace {
 
-// RAII cuDNN descriptors.
-struct TensorDesc {
-  cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc() { RK_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d)); }
-  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
-  TensorDesc(const TensorDesc&) = delete;
-  TensorDesc& operator=(const TensorDesc&) = delete;
-};
-struct FilterDesc {
-  cudnnFilterDescriptor_t d = nullptr;
-  FilterDesc() { RK_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d)); }
-  ~FilterDesc() { cudnnDestroyFilterDescriptor(d); }
-  FilterDesc(const FilterDesc&) = delete;
-  FilterDesc& operator=(const FilterDesc&) = delete;
-};
-struct ConvDesc {
-  cudnnConvolutionDescriptor_t d = nullptr;
-  ConvDesc() { RK_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d)); }
-  ~ConvDesc() { cudnnDestroyConvolutionDescriptor(d); }
-  ConvDesc(const ConvDesc&) = delete;
-  ConvDesc& operator=(const ConvDesc&) = delete;
-};
-
-cudnnDataType_t cudnn_type(DType t) {
-  if (t == DType::Float32) return CUDNN_DATA_FLOAT;
-  if (t == DType::Float64) return CUDNN_DATA_DOUBLE;
-  throw_dtype_error("conv", t, "float32 or float64");
-}
-
-// cuDNN dims (N, C, spatial...) of a channels-last shape, with 1 spatial axis made 2D.
-std::vector<int> nchw_dims(const Shape& s) {
-  std::vector<int> d = {static_cast<int>(s[0]), static_cast<int>(s[-1])};
-  if (s.rank() == 3) d.push_back(1);
-  for (int i = 1; i + 1 < s.rank(); ++i) d.push_back(static_cast<int>(s[i]));
-  return d;
-}
-
-void set_channels_last(TensorDesc& td, const Shape& s, DType t) {
-  const std::vector<int> d = nchw_dims(s);
-  const int nd = static_cast<int>(d.size());
-  std::vector<int> st(static_cast<size_t>(nd));
-  st[1] = 1;  // channels innermost
-  int acc = d[1];
-  for (int i = nd - 1; i >= 2; --i) {
-    st[static_cast<size_t>(i)] = acc;
-    acc *= d[static_cast<size_t>(i)];
-  }
-  st[0] = acc;
-  RK_CUDNN_CHECK(cudnnSetTensorNdDescriptor(td.d, cudnn_type(t), nd, d.data(), st.data()));
-}
-
 // Everything one convolution call needs, built from the shapes and the parameters.
 struct ConvSetup {
   TensorDesc x, y;
   FilterDesc w;
   ConvDesc conv;
+  cudnnDataType_t dt = CUDNN_DATA_FLOAT;
   bool explicit_pad = false;  // x must be padded by hand (asymmetric padding)
+  bool fma_only = false;      // float32 with TF32 off: cuDNN may use FMA kernels only
   Shape padded;               // shape of the padded x when explicit_pad
+  std::string key;            // identifies the problem in the algorithm cache (without the direction)
 };
 
-void setup(ConvSetup& c, const Shape& xs, const Shape& ws, const Shape& ys, const ConvParams& p, DType t) {
+void setup(ConvSetup& c, const Shape& xs, const Shape& ws, const Shape& ys, const ConvParams& p, DType t, int device) {
   const int r = p.spatial_rank();
   if (r < 1 || r > 3) throw UnsupportedError("convolution over " + std::to_string(r) + " spatial axes on the CUDA backend");
+  for (const Shape* s : {&xs, &ws, &ys})
+    if (s->numel() > kCudnnMaxElems)
+      throw UnsupportedError("conv: tensor " + s->str() + " has more elements than cuDNN's 32-bit extents allow");
+  c.dt = cudnn_float_type(t, "conv");
   for (int i = 0; i < r; ++i)
     if (p.pad_before[static_cast<size_t>(i)] != p.pad_after[static_cast<size_t>(i)]) c.explicit_pad = true;
   Shape xin = xs;
@@ -85,13 +46,13 @@ void setup(ConvSetup& c, const Shape& xs, const Shape& ws, const Shape& ys, cons
     c.padded = Shape(d);
     xin = c.padded;
   }
-  set_channels_last(c.x, xin, t);
-  set_channels_last(c.y, ys, t);
+  set_channels_last(c.x.d, xin, c.dt);
+  set_channels_last(c.y.d, ys, c.dt);
   // Filter [K, C/g, (1,) window...] in NHWC (KRSC) layout.
   std::vector<int> fd = {static_cast<int>(ws[-1]), static_cast<int>(ws[-2])};
   if (r == 1) fd.push_back(1);
   for (int i = 0; i < r; ++i) fd.push_back(static_cast<int>(ws[i]));
-  RK_CUDNN_CHECK(cudnnSetFilterNdDescriptor(c.w.d, cudnn_type(t), CUDNN_TENSOR_NHWC, static_cast<int>(fd.size()), fd.data()));
+  RK_CUDNN_CHECK(cudnnSetFilterNdDescriptor(c.w.d, c.dt, CUDNN_TENSOR_NHWC, static_cast<int>(fd.size()), fd.data()));
   std::vector<int> pad, stride, dil;
   if (r == 1) {
     pad.push_back(0);
@@ -105,14 +66,74 @@ void setup(ConvSetup& c, const Shape& xs, const Shape& ws, const Shape& ys, cons
     dil.push_back(static_cast<int>(p.dilation[k]));
   }
   RK_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(c.conv.d, static_cast<int>(pad.size()), pad.data(), stride.data(),
-                                                 dil.data(), CUDNN_CROSS_CORRELATION, cudnn_type(t)));
+                                                 dil.data(), CUDNN_CROSS_CORRELATION, c.dt));
   RK_CUDNN_CHECK(cudnnSetConvolutionGroupCount(c.conv.d, static_cast<int>(p.groups)));
-  // FMA math keeps float32 off TF32 tensor cores unless TF32 was switched on.
-  RK_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv.d, allow_tf32() ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  // FMA math keeps float32 off TF32 tensor cores unless TF32 was switched on (CUDNN_DEFAULT_MATH
+  // permits TF32 on Ampere and newer; so does CUDNN_TENSOR_OP_MATH).
+  c.fma_only = t == DType::Float32 && !allow_tf32();
+  RK_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv.d, c.fma_only ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
   // The output extents cuDNN derives must be the ones the ops layer allocated.
   std::vector<int> od(fd.size());
   RK_CUDNN_CHECK(cudnnGetConvolutionNdForwardOutputDim(c.conv.d, c.x.d, c.w.d, static_cast<int>(od.size()), od.data()));
-  if (od != nchw_dims(ys)) throw ShapeError("conv: cuDNN's output extents differ from the output " + ys.str());
+  if (od != channels_last_dims(ys)) throw ShapeError("conv: cuDNN's output extents differ from the output " + ys.str());
+  std::string key = "dev" + std::to_string(device) + (t == DType::Float64 ? " f64" : " f32") + (c.fma_only ? " fma" : " tf32");
+  key += " " + xin.str() + " " + ws.str() + " " + ys.str();
+  for (size_t i = 0; i < pad.size(); ++i)
+    key += " " + std::to_string(pad[i]) + "/" + std::to_string(stride[i]) + "/" + std::to_string(dil[i]);
+  c.key = key + " g" + std::to_string(p.groups);
+}
+
+// The algorithm, math type and workspace chosen for one problem of one direction.
+struct AlgoChoice {
+  int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  size_t workspace = 0;
+};
+
+// Chosen algorithms by direction + problem key: cuDNN's heuristic query costs tens of
+// microseconds to milliseconds, and training repeats the same few shapes every step.
+std::mutex g_algo_mu;
+std::map<std::string, AlgoChoice>& algo_cache() {
+  static auto* m = new std::map<std::string, AlgoChoice>();  // never destroyed (R may run late)
+  return *m;
+}
+
+// Picks (once per key) the first algorithm in cuDNN's heuristic order (cudnnGet*Algorithm_v7)
+// that succeeds, runs under the allowed math type and has a workspace size: get(perf, n) fills
+// perf with up to n candidates and returns the count; ws(algo, &bytes) asks the workspace of one
+// with the descriptor's math type set; what() describes the operands for the error. Leaves the chosen math type set on c.conv.
+template <typename Perf, typename Get, typename Ws, typename What>
+AlgoChoice choose_algo(const char* direction, ConvSetup& c, Get get, Ws ws, What what) {
+  const std::string key = std::string(direction) + " " + c.key;
+  {
+    std::lock_guard<std::mutex> lock(g_algo_mu);
+    auto it = algo_cache().find(key);
+    if (it != algo_cache().end()) {
+      RK_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv.d, it->second.math));
+      return it->second;
+    }
+  }
+  Perf perf[16];
+  const int n = get(perf, 16);
+  for (int i = 0; i < n; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+    // The math type cuDNN rated the algorithm with, except that float32 stays on FMA without TF32.
+    const cudnnMathType_t math = c.fma_only ? CUDNN_FMA_MATH : perf[i].mathType;
+    if (cudnnSetConvolutionMathType(c.conv.d, math) != CUDNN_STATUS_SUCCESS) continue;
+    size_t bytes = 0;
+    if (ws(perf[i].algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
+    const AlgoChoice choice{static_cast<int>(perf[i].algo), math, bytes};
+    std::lock_guard<std::mutex> lock(g_algo_mu);
+    algo_cache()[key] = choice;
+    return choice;
+  }
+  throw UnsupportedError(std::string(direction) + ": cuDNN has no usable algorithm for " + what());
+}
+
+// Device scratch for cuDNN from the caching allocator (stream-ordered, so it may be released
+// as soon as the call is queued); undefined for 0 bytes.
+Tensor workspace(size_t bytes, Device d) {
+  return bytes ? Tensor::empty(Shape({static_cast<int64_t>(bytes)}), DType::Bool, d) : Tensor();
 }
 
 // Keras kernel [*window, Cin/g, Cout] <-> cuDNN filter [Cout, *window, Cin/g].
@@ -133,23 +154,23 @@ Shape permuted(const Shape& s, const std::vector<int>& perm) {
   return Shape(d);
 }
 
+// y = relu?(y + bias) over channels-last y with c channels. The channel of element i is tracked
+// incrementally along the grid-stride loop: a 64-bit i % c per element would cost more than the
+// memory traffic of this kernel.
 template <typename T>
-__global__ void bias_relu_kernel(T* y, const T* bias, int64_t c, int64_t n, bool has_bias, bool relu) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+__global__ void bias_relu_kernel(T* y, const T* bias, int64_t c, int64_t n, bool relu) {
+  const int64_t step = int64_t(blockDim.x) * gridDim.x, step_c = step % c;
+  int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  int64_t ch = i % c;
+  for (; i < n; i += step) {
     T v = y[i];
-    if (has_bias) v += bias[i % c];
+    if (bias) v += bias[ch];
     if (relu) v = v < T(0) ? T(0) : v;
     y[i] = v;
+    ch += step_c;
+    if (ch >= c) ch -= c;
   }
 }
-
-// alpha = 1, beta = 0 in the scaling type cuDNN expects for the data type.
-struct Scale {
-  float f1 = 1, f0 = 0;
-  double d1 = 1, d0 = 0;
-  const void* one(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d1) : &f1; }
-  const void* zero(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d0) : &f0; }
-};
 
 }  // namespace
 
@@ -159,7 +180,7 @@ void CudaBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor& b
   DeviceContext& c = ctx();
   const DType t = x.dtype();
   ConvSetup s;
-  setup(s, x.shape(), w.shape(), y.shape(), p, t);
+  setup(s, x.shape(), w.shape(), y.shape(), p, t, device().index);
   const int r = p.spatial_rank();
   Tensor wk = Tensor::empty(permuted(w.shape(), to_krsc(r)), t, device());
   permute(w, to_krsc(r), wk);
@@ -172,23 +193,28 @@ void CudaBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor& b
     copy_region(x, std::vector<int64_t>(static_cast<size_t>(x.rank()), 0), xin, start, x.shape().dims(), false);
   }
   cudnnHandle_t h = c.cudnn();
-  cudnnConvolutionFwdAlgoPerf_t perf[8];
-  int n = 0;
-  RK_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, s.x.d, s.w.d, s.conv.d, s.y.d, 8, &n, perf));
-  int pick = -1;
-  for (int i = 0; i < n && pick < 0; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS) pick = i;
-  if (pick < 0) throw UnsupportedError("conv_forward: cuDNN has no algorithm for " + x.str() + " * " + w.str());
-  void* ws = perf[pick].memory ? c.workspace(perf[pick].memory) : nullptr;
-  const Scale sc;
+  const AlgoChoice a = choose_algo<cudnnConvolutionFwdAlgoPerf_t>(
+      "conv_forward", s,
+      [&](cudnnConvolutionFwdAlgoPerf_t* perf, int req) {
+        int n = 0;
+        RK_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, s.x.d, s.w.d, s.conv.d, s.y.d, req, &n, perf));
+        return n;
+      },
+      [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(h, s.x.d, s.w.d, s.conv.d, s.y.d, algo, bytes);
+      },
+      [&] { return x.str() + " * " + w.str(); });
+  Tensor ws = workspace(a.workspace, device());
+  const CudnnScale sc;
   RK_CUDNN_CHECK(cudnnConvolutionForward(h, sc.one(t), s.x.d, xin.raw_data(), s.w.d, wk.raw_data(), s.conv.d,
-                                         perf[pick].algo, ws, perf[pick].memory, sc.zero(t), s.y.d, y.raw_data()));
+                                         static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws.defined() ? ws.raw_data() : nullptr,
+                                         a.workspace, sc.zero(t), s.y.d, y.raw_data()));
   if (bias.defined() || relu) {
     const int64_t total = y.numel(), ch = y.size(-1);
     RK_DISPATCH_FLOAT(t, "conv bias", [&] {
       using T = scalar_t;
       bias_relu_kernel<T><<<grid_for(total), kThreads, 0, c.stream()>>>(
-          dptr<T>(y), bias.defined() ? dptr<T>(bias) : nullptr, ch, total, bias.defined(), relu);
+          dptr<T>(y), bias.defined() ? dptr<T>(bias) : nullptr, ch, total, relu);
       RK_CUDA_CHECK_LAUNCH();
     });
   }
@@ -200,23 +226,28 @@ void CudaBackend::conv_backward_data(const Tensor& gy, const Tensor& w, Tensor& 
   DeviceContext& c = ctx();
   const DType t = gx.dtype();
   ConvSetup s;
-  setup(s, gx.shape(), w.shape(), gy.shape(), p, t);
+  setup(s, gx.shape(), w.shape(), gy.shape(), p, t, device().index);
   const int r = p.spatial_rank();
   Tensor wk = Tensor::empty(permuted(w.shape(), to_krsc(r)), t, device());
   permute(w, to_krsc(r), wk);
   Tensor gxin = s.explicit_pad ? Tensor::empty(s.padded, t, device()) : gx;
   cudnnHandle_t h = c.cudnn();
-  cudnnConvolutionBwdDataAlgoPerf_t perf[8];
-  int n = 0;
-  RK_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, s.w.d, s.y.d, s.conv.d, s.x.d, 8, &n, perf));
-  int pick = -1;
-  for (int i = 0; i < n && pick < 0; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS) pick = i;
-  if (pick < 0) throw UnsupportedError("conv_backward_data: cuDNN has no algorithm for " + gy.str() + " * " + w.str());
-  void* ws = perf[pick].memory ? c.workspace(perf[pick].memory) : nullptr;
-  const Scale sc;
+  const AlgoChoice a = choose_algo<cudnnConvolutionBwdDataAlgoPerf_t>(
+      "conv_backward_data", s,
+      [&](cudnnConvolutionBwdDataAlgoPerf_t* perf, int req) {
+        int n = 0;
+        RK_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, s.w.d, s.y.d, s.conv.d, s.x.d, req, &n, perf));
+        return n;
+      },
+      [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, s.w.d, s.y.d, s.conv.d, s.x.d, algo, bytes);
+      },
+      [&] { return gy.str() + " * " + w.str(); });
+  Tensor ws = workspace(a.workspace, device());
+  const CudnnScale sc;
   RK_CUDNN_CHECK(cudnnConvolutionBackwardData(h, sc.one(t), s.w.d, wk.raw_data(), s.y.d, gy.raw_data(), s.conv.d,
-                                              perf[pick].algo, ws, perf[pick].memory, sc.zero(t), s.x.d,
+                                              static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo),
+                                              ws.defined() ? ws.raw_data() : nullptr, a.workspace, sc.zero(t), s.x.d,
                                               gxin.raw_data()));
   if (s.explicit_pad) {  // the gradient of the padding itself is dropped
     std::vector<int64_t> start(static_cast<size_t>(gx.rank()), 0);
@@ -231,7 +262,7 @@ void CudaBackend::conv_backward_filter(const Tensor& x, const Tensor& gy, Tensor
   DeviceContext& c = ctx();
   const DType t = x.dtype();
   ConvSetup s;
-  setup(s, x.shape(), gw.shape(), gy.shape(), p, t);
+  setup(s, x.shape(), gw.shape(), gy.shape(), p, t, device().index);
   const int r = p.spatial_rank();
   Tensor xin = x;
   if (s.explicit_pad) {
@@ -243,17 +274,22 @@ void CudaBackend::conv_backward_filter(const Tensor& x, const Tensor& gy, Tensor
   }
   Tensor gwk = Tensor::empty(permuted(gw.shape(), to_krsc(r)), t, device());
   cudnnHandle_t h = c.cudnn();
-  cudnnConvolutionBwdFilterAlgoPerf_t perf[8];
-  int n = 0;
-  RK_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, s.x.d, s.y.d, s.conv.d, s.w.d, 8, &n, perf));
-  int pick = -1;
-  for (int i = 0; i < n && pick < 0; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS) pick = i;
-  if (pick < 0) throw UnsupportedError("conv_backward_filter: cuDNN has no algorithm for " + x.str() + ", " + gy.str());
-  void* ws = perf[pick].memory ? c.workspace(perf[pick].memory) : nullptr;
-  const Scale sc;
+  const AlgoChoice a = choose_algo<cudnnConvolutionBwdFilterAlgoPerf_t>(
+      "conv_backward_filter", s,
+      [&](cudnnConvolutionBwdFilterAlgoPerf_t* perf, int req) {
+        int n = 0;
+        RK_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, s.x.d, s.y.d, s.conv.d, s.w.d, req, &n, perf));
+        return n;
+      },
+      [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, s.x.d, s.y.d, s.conv.d, s.w.d, algo, bytes);
+      },
+      [&] { return x.str() + ", " + gy.str(); });
+  Tensor ws = workspace(a.workspace, device());
+  const CudnnScale sc;
   RK_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, sc.one(t), s.x.d, xin.raw_data(), s.y.d, gy.raw_data(), s.conv.d,
-                                                perf[pick].algo, ws, perf[pick].memory, sc.zero(t), s.w.d,
+                                                static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo),
+                                                ws.defined() ? ws.raw_data() : nullptr, a.workspace, sc.zero(t), s.w.d,
                                                 gwk.raw_data()));
   permute(gwk, from_krsc(r), gw);
 }

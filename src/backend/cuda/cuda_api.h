@@ -48,6 +48,10 @@ Backend& backend(int index);
 /// The caching allocator of device `index` (created on first use); throws like backend().
 Allocator& allocator(int index);
 
+/// Caps the bytes rkeras holds on device `index` (0 = no cap): beyond it an allocation fails as
+/// if the GPU were full (OOM hook, empty cache, retry, OutOfMemoryError). Throws like allocator().
+void set_memory_limit(int index, int64_t bytes);
+
 /// Installs the hook every CUDA allocator calls once when cudaMalloc fails, before emptying its
 /// cache and retrying (the R glue runs R's garbage collector, which may free tensors).
 void set_oom_hook(std::function<void()> hook);

@@ -249,10 +249,10 @@ __global__ void fill_kernel(T* d, T v, int64_t n) {
     d[i] = v;
 }
 
-template <typename T>
-__global__ void broadcast_kernel(const T* s, T* d, BcastPlan p, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    int64_t off[1];
+template <typename T, typename I>
+__global__ void broadcast_kernel(const T* s, T* d, BcastPlan p, I n) {
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(blockDim.x) * gridDim.x) {
+    I off[1];
     bcast_offsets(p, i, 1, off);
     d[i] = s[off[0]];
   }
@@ -281,10 +281,10 @@ __global__ void unary_backward_kernel(UnaryOp op, const T* x, const T* y, const 
     gx[i] = unary_grad(op, x[i], y[i], gy[i], a, b);
 }
 
-template <typename T, typename O>
-__global__ void binary_kernel(BinaryOp op, const T* a, const T* b, O* out, BcastPlan p, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    int64_t off[2];
+template <typename T, typename O, typename I>
+__global__ void binary_kernel(BinaryOp op, const T* a, const T* b, O* out, BcastPlan p, I n) {
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(blockDim.x) * gridDim.x) {
+    I off[2];
     bcast_offsets(p, i, 2, off);
     const T x = a[off[0]], y = b[off[1]];
     if constexpr (std::is_same_v<O, uint8_t> && !std::is_same_v<T, uint8_t>) {
@@ -298,10 +298,10 @@ __global__ void binary_kernel(BinaryOp op, const T* a, const T* b, O* out, Bcast
   }
 }
 
-template <typename T>
-__global__ void where_kernel(const uint8_t* c, const T* a, const T* b, T* out, BcastPlan p, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    int64_t off[3];
+template <typename T, typename I>
+__global__ void where_kernel(const uint8_t* c, const T* a, const T* b, T* out, BcastPlan p, I n) {
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(blockDim.x) * gridDim.x) {
+    I off[3];
     bcast_offsets(p, i, 3, off);
     out[i] = c[off[0]] ? a[off[1]] : b[off[2]];
   }
@@ -368,8 +368,11 @@ void CudaBackend::broadcast_to(const Tensor& src, Tensor& dst) {
   cudaStream_t s = ctx().stream();
   RK_DISPATCH_ALL(src.dtype(), "broadcast_to", [&] {
     using T = scalar_t;
-    broadcast_kernel<T><<<grid_for(n), kThreads, 0, s>>>(dptr<T>(src), dptr<T>(dst), p, n);
-    RK_CUDA_CHECK_LAUNCH();
+    with_index_type(fits_u32(n, {src.numel()}), [&](auto idx) {
+      using I = decltype(idx);
+      broadcast_kernel<T, I><<<grid_for(n), kThreads, 0, s>>>(dptr<T>(src), dptr<T>(dst), p, static_cast<I>(n));
+      RK_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 
@@ -423,11 +426,16 @@ void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& 
   cudaStream_t s = ctx().stream();
   RK_DISPATCH_ALL(a.dtype(), "binary op", [&] {
     using T = scalar_t;
-    if (is_comparison(op) || std::is_same_v<T, uint8_t>)
-      binary_kernel<T, uint8_t><<<grid_for(n), kThreads, 0, s>>>(op, dptr<T>(a), dptr<T>(b), dptr<uint8_t>(out), p, n);
-    else
-      binary_kernel<T, T><<<grid_for(n), kThreads, 0, s>>>(op, dptr<T>(a), dptr<T>(b), dptr<T>(out), p, n);
-    RK_CUDA_CHECK_LAUNCH();
+    with_index_type(fits_u32(n, {a.numel(), b.numel()}), [&](auto idx) {
+      using I = decltype(idx);
+      if (is_comparison(op) || std::is_same_v<T, uint8_t>)
+        binary_kernel<T, uint8_t, I><<<grid_for(n), kThreads, 0, s>>>(op, dptr<T>(a), dptr<T>(b), dptr<uint8_t>(out), p,
+                                                                      static_cast<I>(n));
+      else
+        binary_kernel<T, T, I><<<grid_for(n), kThreads, 0, s>>>(op, dptr<T>(a), dptr<T>(b), dptr<T>(out), p,
+                                                                static_cast<I>(n));
+      RK_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 
@@ -439,8 +447,12 @@ void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, Te
   cudaStream_t s = ctx().stream();
   RK_DISPATCH_ALL(a.dtype(), "where", [&] {
     using T = scalar_t;
-    where_kernel<T><<<grid_for(n), kThreads, 0, s>>>(dptr<uint8_t>(cond), dptr<T>(a), dptr<T>(b), dptr<T>(out), p, n);
-    RK_CUDA_CHECK_LAUNCH();
+    with_index_type(fits_u32(n, {cond.numel(), a.numel(), b.numel()}), [&](auto idx) {
+      using I = decltype(idx);
+      where_kernel<T, I><<<grid_for(n), kThreads, 0, s>>>(dptr<uint8_t>(cond), dptr<T>(a), dptr<T>(b), dptr<T>(out), p,
+                                                          static_cast<I>(n));
+      RK_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 

@@ -117,8 +117,9 @@ void check_indices(const Tensor& idx, int64_t n, const char* op, DeviceContext& 
   RK_CUDA_CHECK(cudaMemcpyAsync(&pos, bad.raw_data(), sizeof pos, cudaMemcpyDeviceToHost, ctx.stream()));
   ctx.synchronize();
   if (pos < static_cast<unsigned long long>(m)) {
-    int32_t v = 0;
-    RK_CUDA_CHECK(cudaMemcpy(&v, dptr<int32_t>(idx) + pos, sizeof v, cudaMemcpyDeviceToHost));
+    int32_t v = 0;  // on the device's stream: the legacy default stream does not order with it
+    RK_CUDA_CHECK(cudaMemcpyAsync(&v, dptr<int32_t>(idx) + pos, sizeof v, cudaMemcpyDeviceToHost, ctx.stream()));
+    ctx.synchronize();
     throw IndexError(std::string(op) + ": index " + std::to_string(v) + " is out of bounds for an axis of size " +
                      std::to_string(n));
   }

@@ -1,6 +1,7 @@
 // CUDA reductions, arg-reductions, softmax and the fused losses, with the CPU backend's
 // semantics: double (int64 for integers) accumulators, NaN propagation, the first index wins.
 // Summation order differs from the CPU's, so sums agree to rounding, not bit for bit.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -54,13 +55,21 @@ struct ReducePlan {
   int64_t nred = 1;
 };
 
+// Offset of element i (< product of dims) of a merged index space; the outermost axis takes the
+// quotient without a 64-bit division, so one merged axis costs none.
 __device__ inline int64_t plan_offset(const int64_t* dims, const int64_t* st, int nd, int64_t i) {
+  if (nd == 0) return 0;
   int64_t off = 0;
-  for (int d = nd - 1; d >= 0; --d) {
+  for (int d = nd - 1; d > 0; --d) {
     off += (i % dims[d]) * st[d];
     i /= dims[d];
   }
-  return off;
+  return off + i * st[0];
+}
+
+template <typename T, typename A> __device__ T finish(ReduceOp op, A acc, int64_t nred) {
+  if (op == ReduceOp::Mean) return to_out<T>(static_cast<double>(acc) / static_cast<double>(nred));
+  return to_out<T>(acc);
 }
 
 // Block-wide reduction of one value per thread in shared memory; thread 0 gets the result.
@@ -77,37 +86,110 @@ __device__ A block_reduce(ReduceOp op, A v, A* sh) {
   return r;
 }
 
-// One block per output element.
+// Row reduction: block (blockIdx.x) reduces output blockIdx.x over the reduced index range
+// [blockIdx.y * chunk, +chunk). With several splits (gridDim.y > 1) each block writes its partial
+// accumulator to part[blockIdx.y * nout + o] and reduce_finish_kernel combines them; LogSumExp
+// (two passes over the data) always runs with one split.
 template <typename T>
-__global__ void reduce_kernel(ReduceOp op, const T* x, T* out, ReducePlan p) {
+__global__ void reduce_rows_kernel(ReduceOp op, const T* x, T* out, acc_t<T>* part, ReducePlan p, int64_t chunk) {
   using A = acc_t<T>;
   extern __shared__ unsigned char smem[];
   A* sh = reinterpret_cast<A*>(smem);
-  const int64_t base = plan_offset(p.kdims, p.kst, p.nk, blockIdx.x);
+  const int64_t o = blockIdx.x;
+  const int64_t base = plan_offset(p.kdims, p.kst, p.nk, o);
+  const int64_t r0 = blockIdx.y * chunk, r1 = r0 + chunk < p.nred ? r0 + chunk : p.nred;
   const ReduceOp first = op == ReduceOp::LogSumExp ? ReduceOp::Max : op;
   A acc = identity<A>(first);
-  for (int64_t r = threadIdx.x; r < p.nred; r += blockDim.x)
+  for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x)
     acc = combine(first, acc, static_cast<A>(x[base + plan_offset(p.rdims, p.rst, p.nr, r)]));
   acc = block_reduce(first, acc, sh);
+  if (part) {
+    if (threadIdx.x == 0) part[blockIdx.y * int64_t(gridDim.x) + o] = acc;
+    return;
+  }
   if (op == ReduceOp::LogSumExp) {
     if constexpr (std::is_floating_point_v<T>) {
       const A mx = acc;
       if (isinf(mx) || isnan(mx)) {
-        if (threadIdx.x == 0) out[blockIdx.x] = static_cast<T>(mx);
+        if (threadIdx.x == 0) out[o] = static_cast<T>(mx);
         return;
       }
       const T m = static_cast<T>(mx);  // exp in the input's precision, as the CPU
       A s = 0;
-      for (int64_t r = threadIdx.x; r < p.nred; r += blockDim.x)
+      for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x)
         s += static_cast<A>(exp(x[base + plan_offset(p.rdims, p.rst, p.nr, r)] - m));
       s = block_reduce(ReduceOp::Sum, s, sh);
-      if (threadIdx.x == 0) out[blockIdx.x] = static_cast<T>(mx + log(s));
+      if (threadIdx.x == 0) out[o] = static_cast<T>(mx + log(s));
     }
     return;
   }
-  if (threadIdx.x == 0) {
-    if (op == ReduceOp::Mean) out[blockIdx.x] = to_out<T>(static_cast<double>(acc) / static_cast<double>(p.nred));
-    else out[blockIdx.x] = to_out<T>(acc);
+  if (threadIdx.x == 0) out[o] = finish<T>(op, acc, p.nred);
+}
+
+// Column reduction for a contiguous innermost kept axis of extent kc (e.g. the bias gradient: sum
+// of [N*H*W, C] over the rows): a block is 32 columns x kColRows row lanes, so a warp reads 32
+// consecutive elements; blockIdx.x = outer kept index * tiles + column tile, blockIdx.y = split of
+// the reduced range (partials as in reduce_rows_kernel). One thread per output looping over the
+// rows would read with a stride of kc elements and leave most of the GPU idle for small kc.
+constexpr int kColRows = 8;
+template <typename T>
+__global__ void reduce_cols_kernel(ReduceOp op, const T* x, T* out, acc_t<T>* part, ReducePlan p, int64_t kc,
+                                   int64_t tiles, int64_t chunk, int64_t nout) {
+  using A = acc_t<T>;
+  __shared__ A sh[kColRows][32];
+  const int64_t ko = blockIdx.x / tiles, k = (blockIdx.x % tiles) * 32 + threadIdx.x;
+  const bool valid = k < kc;
+  const int64_t o = ko * kc + k;
+  const int64_t base = plan_offset(p.kdims, p.kst, p.nk - 1, ko) + k;  // the last kept axis has stride 1
+  const int64_t r0 = blockIdx.y * chunk, r1 = r0 + chunk < p.nred ? r0 + chunk : p.nred;
+  const ReduceOp first = op == ReduceOp::LogSumExp ? ReduceOp::Max : op;
+  A acc = identity<A>(first);
+  if (valid)
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kColRows)
+      acc = combine(first, acc, static_cast<A>(x[base + plan_offset(p.rdims, p.rst, p.nr, r)]));
+  // Combine the kColRows lanes of each column.
+  auto column_reduce = [&](ReduceOp how, A v) {
+    sh[threadIdx.y][threadIdx.x] = v;
+    __syncthreads();
+    for (int s = kColRows / 2; s > 0; s >>= 1) {
+      if (threadIdx.y < s) sh[threadIdx.y][threadIdx.x] = combine(how, sh[threadIdx.y][threadIdx.x], sh[threadIdx.y + s][threadIdx.x]);
+      __syncthreads();
+    }
+    const A r = sh[0][threadIdx.x];
+    __syncthreads();
+    return r;
+  };
+  acc = column_reduce(first, acc);
+  if (part) {
+    if (threadIdx.y == 0 && valid) part[blockIdx.y * nout + o] = acc;
+    return;
+  }
+  if (op == ReduceOp::LogSumExp) {
+    if constexpr (std::is_floating_point_v<T>) {
+      const A mx = acc;
+      const bool special = isinf(mx) || isnan(mx);
+      const T m = static_cast<T>(mx);
+      A s = 0;
+      if (valid && !special)
+        for (int64_t r = r0 + threadIdx.y; r < r1; r += kColRows)
+          s += static_cast<A>(exp(x[base + plan_offset(p.rdims, p.rst, p.nr, r)] - m));
+      s = column_reduce(ReduceOp::Sum, s);
+      if (threadIdx.y == 0 && valid) out[o] = static_cast<T>(special ? mx : mx + log(s));
+    }
+    return;
+  }
+  if (threadIdx.y == 0 && valid) out[o] = finish<T>(op, acc, p.nred);
+}
+
+// out[o] = the combination of the `splits` partial accumulators of output o.
+template <typename T>
+__global__ void reduce_finish_kernel(ReduceOp op, const acc_t<T>* part, T* out, int64_t nout, int64_t splits,
+                                     int64_t nred) {
+  using A = acc_t<T>;
+  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < nout; o += int64_t(blockDim.x) * gridDim.x) {
+    A acc = part[o];
+    for (int64_t s = 1; s < splits; ++s) acc = combine(op, acc, part[s * nout + o]);
+    out[o] = finish<T>(op, acc, nred);
   }
 }
 
@@ -256,11 +338,11 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int>& a
   const int64_t nout = out.numel();
   if (nout == 0) return;
   if (op == ReduceOp::LogSumExp && !is_floating(x.dtype())) throw_dtype_error("logsumexp", x.dtype(), "float32 or float64");
-  if (x.numel() == 0) {  // the identity; Mean's 0/0 is NaN (fill converts it per dtype as the CPU)
+  if (x.numel() == 0) {  // the identity, converted as the CPU's static_cast; Mean's 0/0 is NaN
     double v = op == ReduceOp::Prod ? 1.0 : op == ReduceOp::Mean ? NAN : op == ReduceOp::Sum ? 0.0
              : op == ReduceOp::Min ? INFINITY : -INFINITY;
-    if (!is_floating(x.dtype()) && (op == ReduceOp::Max || op == ReduceOp::Min))
-      throw UnsupportedError("max/min of an empty integer tensor is not implemented on the CUDA backend yet");
+    if (x.dtype() == DType::Int32 && (op == ReduceOp::Max || op == ReduceOp::Min))
+      v = op == ReduceOp::Max ? 0.0 : -1.0;  // the low 32 bits of the int64 identities INT64_MIN / INT64_MAX
     return fill(out, v);
   }
   ReducePlan p;
@@ -283,13 +365,50 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int>& a
     }
     if (red) p.nred *= d;
   }
-  if (nout > 2147483647) throw UnsupportedError("reduce with more than 2^31-1 outputs on the CUDA backend");
-  const unsigned threads = p.nred >= 256 ? 256 : p.nred >= 64 ? 64 : 32;
-  cudaStream_t s = ctx().stream();
+  DeviceContext& c = ctx();
+  cudaStream_t s = c.stream();
+  // Enough blocks to keep every SM busy: outputs that alone give too few blocks split their
+  // reduced range over gridDim.y, and a second kernel combines the partial accumulators.
+  const int64_t target_blocks = 8 * static_cast<int64_t>(c.multiprocessors());
+  const bool cols = p.nk > 0 && p.kst[p.nk - 1] == 1;  // innermost axis kept: reduce down columns
   RK_DISPATCH_ALL(x.dtype(), "reduce", [&] {
     using T = scalar_t;
-    reduce_kernel<T><<<static_cast<unsigned>(nout), threads, threads * sizeof(acc_t<T>), s>>>(op, dptr<T>(x), dptr<T>(out), p);
-    RK_CUDA_CHECK_LAUNCH();
+    using A = acc_t<T>;
+    auto run = [&](auto launch_main, int64_t blocks, int64_t min_chunk) {
+      int64_t splits = 1;
+      if (op != ReduceOp::LogSumExp && blocks < target_blocks) {
+        splits = std::min<int64_t>((target_blocks + blocks - 1) / blocks, (p.nred + min_chunk - 1) / min_chunk);
+        splits = std::max<int64_t>(1, std::min<int64_t>(splits, 65535));
+      }
+      const int64_t chunk = (p.nred + splits - 1) / splits;
+      splits = (p.nred + chunk - 1) / chunk;
+      if (splits == 1) return launch_main(static_cast<A*>(nullptr), chunk, int64_t(1));
+      // Float64 storage holds the 8-byte accumulators (double or int64) of every split.
+      Tensor part = Tensor::empty(Shape({splits * nout}), DType::Float64, device());
+      A* pp = static_cast<A*>(part.raw_data());
+      launch_main(pp, chunk, splits);
+      reduce_finish_kernel<T><<<grid_for(nout), kThreads, 0, s>>>(op, pp, dptr<T>(out), nout, splits, p.nred);
+      RK_CUDA_CHECK_LAUNCH();
+    };
+    if (cols) {
+      const int64_t kc = p.kdims[p.nk - 1], tiles = (kc + 31) / 32, blocks = (nout / kc) * tiles;
+      if (blocks > 2147483647) throw UnsupportedError("reduce with more than 2^31-1 column blocks on the CUDA backend");
+      run([&](A* pp, int64_t chunk, int64_t splits) {
+            reduce_cols_kernel<T><<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(splits)), dim3(32, kColRows), 0, s>>>(
+                op, dptr<T>(x), dptr<T>(out), pp, p, kc, tiles, chunk, nout);
+            RK_CUDA_CHECK_LAUNCH();
+          },
+          blocks, 16 * kColRows);
+    } else {
+      if (nout > 2147483647) throw UnsupportedError("reduce with more than 2^31-1 outputs on the CUDA backend");
+      const unsigned threads = p.nred >= 256 ? 256 : p.nred >= 64 ? 64 : 32;
+      run([&](A* pp, int64_t chunk, int64_t splits) {
+            reduce_rows_kernel<T><<<dim3(static_cast<unsigned>(nout), static_cast<unsigned>(splits)), threads,
+                                    threads * sizeof(A), s>>>(op, dptr<T>(x), dptr<T>(out), pp, p, chunk);
+            RK_CUDA_CHECK_LAUNCH();
+          },
+          nout, 8 * int64_t(threads));
+    }
   });
 }
 
@@ -366,7 +485,10 @@ void CudaBackend::sparse_softmax_cross_entropy_backward(const Tensor& probs, con
   check_float(probs, "sparse_softmax_cross_entropy_backward");
   const int64_t c = probs.size(-1);
   DeviceContext& cx = ctx();
-  check_labels(labels, c, cx);
+  // No range check here (the CPU has one): it costs a host synchronisation per training step,
+  // the forward already raised for these labels, and the kernel only compares a label with the
+  // column index, so an out-of-range label reads nothing out of bounds.
+  if (labels.dtype() != DType::Int32) throw_dtype_error("sparse_softmax_cross_entropy labels", labels.dtype(), "int32");
   const int64_t rows = labels.numel();
   if (rows * c == 0) return;
   RK_DISPATCH_FLOAT(probs.dtype(), "sparse_softmax_cross_entropy_backward", [&] {

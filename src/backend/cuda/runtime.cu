@@ -138,6 +138,7 @@ void set_allow_tf32(bool on) {
 DeviceContext::DeviceContext(int index) : index_(index) {
   RK_CUDA_CHECK(cudaSetDevice(index));
   RK_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  RK_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, index));
   RK_CUBLAS_CHECK(cublasCreate(&cublas_));
   RK_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
 }
@@ -160,21 +161,6 @@ cudnnHandle_t DeviceContext::cudnn() {
     RK_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
   }
   return cudnn_;
-}
-
-void* DeviceContext::workspace(size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (bytes > workspace_bytes_) {
-    if (workspace_) {
-      RK_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      RK_CUDA_CHECK(cudaFree(workspace_));
-      workspace_ = nullptr;
-      workspace_bytes_ = 0;
-    }
-    RK_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
-    workspace_bytes_ = bytes;
-  }
-  return workspace_;
 }
 
 DeviceContext& context(int index) {
