@@ -3,38 +3,29 @@
 // cuDNN's running-statistics update uses the unbiased variance while Keras averages the biased
 // one, so no running buffers are passed (allowed: both NULL); the layer updates its moving
 // statistics from the returned biased variance, recovered here as 1 / invstd^2 - eps.
-#include <climits>
 #include <limits>
 #include <string>
 
 #include "backend/cuda/cuda_backend.cuh"
+#include "backend/cuda/cudnn_desc.cuh"
 #include "backend/cuda/kernels.cuh"
 
 namespace rk::cuda {
 
 namespace {
 
-// RAII cuDNN tensor descriptor (a minimal local one, as conv.cu has its own).
-struct BnTensorDesc {
-  cudnnTensorDescriptor_t d = nullptr;
-  BnTensorDesc() { RK_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d)); }
-  ~BnTensorDesc() { cudnnDestroyTensorDescriptor(d); }
-  BnTensorDesc(const BnTensorDesc&) = delete;
-  BnTensorDesc& operator=(const BnTensorDesc&) = delete;
-};
-
 // The data descriptor of x [outer, C, inner] and the per-channel one cuDNN derives from it.
 struct BnDescs {
-  BnTensorDesc x, c;
+  TensorDesc x, c;
 };
 
 constexpr cudnnBatchNormMode_t kMode = CUDNN_BATCHNORM_SPATIAL;
 
 void set_descs(BnDescs& d, const Tensor& x, const char* op) {
   // cuDNN's 4-d descriptors take int extents and strides.
-  if (x.numel() > INT_MAX)
+  if (x.numel() > kCudnnMaxElems)
     throw UnsupportedError(std::string(op) + ": input " + x.shape().str() + " has more than 2^31 - 1 elements (cuDNN's limit)");
-  const cudnnDataType_t t = x.dtype() == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  const cudnnDataType_t t = cudnn_float_type(x.dtype(), op);
   RK_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d.x.d, CUDNN_TENSOR_NCHW, t, static_cast<int>(x.size(0)),
                                             static_cast<int>(x.size(1)), static_cast<int>(x.size(2)), 1));
   RK_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(d.c.d, d.x.d, kMode));
@@ -47,14 +38,6 @@ void check_epsilon(double eps, const char* op) {
                            " is below cuDNN's minimum CUDNN_BN_MIN_EPSILON = " + std::to_string(CUDNN_BN_MIN_EPSILON) +
                            " (use a larger epsilon or the CPU backend)");
 }
-
-// alpha = 1, beta = 0 in the scaling type cuDNN expects for the data type (double for double data).
-struct Blend {
-  float f1 = 1, f0 = 0;
-  double d1 = 1, d0 = 0;
-  const void* one(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d1) : &f1; }
-  const void* zero(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d0) : &f0; }
-};
 
 // var[c] = max(0, 1 / invstd[c]^2 - eps): the biased batch variance (in double, then rounded).
 template <typename T>
@@ -84,7 +67,7 @@ void CudaBackend::batch_norm_forward_training(const Tensor& x, const Tensor& gam
   BnDescs d;
   set_descs(d, x, op);
   const DType t = x.dtype();
-  const Blend b;
+  const CudnnScale b;
   RK_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(c.cudnn(), kMode, b.one(t), b.zero(t), d.x.d, x.raw_data(),
                                                         d.x.d, y.raw_data(), d.c.d, gamma.raw_data(), beta.raw_data(),
                                                         /*exponentialAverageFactor=*/0.0, nullptr, nullptr, eps,
@@ -106,7 +89,7 @@ void CudaBackend::batch_norm_forward_inference(const Tensor& x, const Tensor& ga
   BnDescs d;
   set_descs(d, x, op);
   const DType t = x.dtype();
-  const Blend b;
+  const CudnnScale b;
   RK_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(c.cudnn(), kMode, b.one(t), b.zero(t), d.x.d, x.raw_data(),
                                                          d.x.d, y.raw_data(), d.c.d, gamma.raw_data(), beta.raw_data(),
                                                          mean.raw_data(), var.raw_data(), eps));
@@ -130,7 +113,7 @@ void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gy, const T
   Tensor dx = gx.defined() ? gx : Tensor::empty(x.shape(), t, device());
   Tensor dg = ggamma.defined() ? ggamma : Tensor::empty(mean.shape(), t, device());
   Tensor db = gbeta.defined() ? gbeta : Tensor::empty(mean.shape(), t, device());
-  const Blend b;
+  const CudnnScale b;
   RK_CUDNN_CHECK(cudnnBatchNormalizationBackward(c.cudnn(), kMode, b.one(t), b.zero(t), b.one(t), b.zero(t), d.x.d,
                                                  x.raw_data(), d.x.d, gy.raw_data(), d.x.d, dx.raw_data(), d.c.d,
                                                  gamma.raw_data(), dg.raw_data(), db.raw_data(), eps, mean.raw_data(),
