@@ -117,6 +117,18 @@ TEST(BatchNormOp, AbsentGammaBetaAreOneAndZeroAndNegativeAxisCounts) {
   expect_values(out.var, r.var, 1e-12);
 }
 
+TEST(BatchNormOp, EmptyInputs) {
+  // No values per channel: the statistics are 0 / 0 (NaN), as the composed mean would give.
+  ops::BatchNormResult r = ops::batch_norm_training(Tensor::empty(Shape({0, 3}), DType::Float64), Tensor(), Tensor(),
+                                                    -1, 1e-3);
+  EXPECT_EQ(r.y.shape(), Shape({0, 3}));
+  EXPECT_TRUE(std::isnan(values(r.mean)[0]));
+  // No channels: nothing to compute.
+  EXPECT_EQ(ops::batch_norm_training(Tensor::empty(Shape({4, 0}), DType::Float64), Tensor(), Tensor(), -1, 1e-3)
+                .y.shape(),
+            Shape({4, 0}));
+}
+
 TEST(BatchNormOp, TrainingGradcheckChannelsLast) {
   gradcheck([](const std::vector<Tensor>& in) { return ops::batch_norm_training(in[0], in[1], in[2], -1, 1e-3).y; },
             {rand(Shape({4, 3, 3}), -2, 2, 21), rand(Shape({3}), 0.5, 1.5, 22), rand(Shape({3}), -1, 1, 23)});

@@ -32,8 +32,8 @@ template <typename Acc>
 void channel_sums(const Geometry& g, Acc&& acc, std::vector<double>& s1, std::vector<double>& s2) {
   const int64_t row = g.c * g.inner;
   const int64_t rows_per_block = std::max<int64_t>(1, kBlock / std::max<int64_t>(1, row));
-  const int64_t chans_per_block =
-      rows_per_block > 1 ? g.c : std::max<int64_t>(1, std::min<int64_t>(g.c, kBlock / std::max<int64_t>(1, g.inner)));
+  const int64_t chans_per_block = std::max<int64_t>(
+      1, rows_per_block > 1 ? g.c : std::min<int64_t>(g.c, kBlock / std::max<int64_t>(1, g.inner)));
   const int64_t row_blocks = (g.outer + rows_per_block - 1) / rows_per_block;
   const int64_t chan_blocks = (g.c + chans_per_block - 1) / chans_per_block;
   // Partial sums per row block and channel; each (row block, channel block) task owns its slice.
