@@ -32,10 +32,12 @@ Tensor clone(const Tensor& x);
 Tensor cast(const Tensor& x, DType dtype);
 /// x copied to `device` (x itself when already there); recorded: the gradient is copied back.
 Tensor to_device(const Tensor& x, Device device);
-/// Uniform U[lo, hi) from the default generator.
-Tensor random_uniform(const Shape& shape, double lo, double hi, DType dtype = DType::Float32);
-/// Normal N(mean, stddev^2) from the default generator.
-Tensor random_normal(const Shape& shape, double mean, double stddev, DType dtype = DType::Float32);
+/// Uniform U[lo, hi) from the default generator, drawn on `device`.
+Tensor random_uniform(const Shape& shape, double lo, double hi, DType dtype = DType::Float32,
+                      Device device = cpu_device());
+/// Normal N(mean, stddev^2) from the default generator, drawn on `device`.
+Tensor random_normal(const Shape& shape, double mean, double stddev, DType dtype = DType::Float32,
+                     Device device = cpu_device());
 
 // ---- elementwise (ops/elementwise.cpp) -------------------------------------------------
 Tensor add(const Tensor& a, const Tensor& b);
