@@ -181,7 +181,8 @@ Tensor image_transform(const Tensor& images, const Tensor& transforms, int64_t o
 /// floats) under `output` [B, T, C] logits (log-softmaxed here), as Keras 3's ops.ctc_loss: the label
 /// of sample b is target[b, :target_length[b]], frames beyond output_length[b] are ignored (either
 /// length undefined = full), `mask_index` is the blank. Impossible alignments give +Inf (zero gradient).
-/// Gradient w.r.t. `output` only (CPU).
+/// Gradient w.r.t. `output` only. Computed on the host: logits on a GPU are copied over and the loss
+/// [B] is returned on their device.
 Tensor ctc_loss(const Tensor& target, const Tensor& output, const Tensor& target_length = Tensor(),
                 const Tensor& output_length = Tensor(), int64_t mask_index = 0);
 

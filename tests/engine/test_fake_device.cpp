@@ -63,6 +63,23 @@ TEST(FakeDevice, GradientsAndOptimizerSlotsStayOnTheDevice) {
   EXPECT_EQ(values(ops::to_device(slots[1], cpu_device())), values(sc[1]));
 }
 
+TEST(FakeDevice, CtcLossOfGpuLogitsComesBackToTheGpuWithItsGradient) {
+  FakeOn on;
+  const Tensor target = make(Shape{2, 2}, {1, 2, 2, 2}, DType::Int32);
+  const Tensor logits = make(Shape{2, 4, 3}, testing::seq(24, -1, 1, 3), DType::Float32);
+  Tensor lc = logits.detach(), lg = ops::to_device(logits, kCuda).detach();
+  lc.set_requires_grad(true);
+  lg.set_requires_grad(true);
+  const Tensor want = ops::ctc_loss(target, lc), got = ops::ctc_loss(ops::to_device(target, kCuda), lg);
+  EXPECT_EQ(got.device(), kCuda);
+  EXPECT_EQ(values(ops::to_device(got, cpu_device())), values(want));
+  autograd::backward(ops::sum(want));
+  autograd::backward(ops::sum(got));
+  ASSERT_TRUE(autograd::grad(lg).defined());
+  EXPECT_EQ(autograd::grad(lg).device(), kCuda);
+  EXPECT_EQ(values(ops::to_device(autograd::grad(lg), cpu_device())), values(autograd::grad(lc)));
+}
+
 TEST(FakeDevice, MixingACpuTensorIntoACudaKernelIsAnError) {
   FakeOn on;
   const Tensor a = ops::to_device(make(Shape{2}, {1, 2}, DType::Float32), kCuda);

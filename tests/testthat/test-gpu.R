@@ -271,3 +271,25 @@ test_that("switching the fake GPU off puts the default device back on the CPU", 
   expect_identical(gpu_available(), isTRUE(attr(gpu_info(), "cuda_built")) && nrow(gpu_info()) > 0L)
   expect_false(rkeras:::rk_fake_gpu_on())
 })
+
+test_that("a CTC loss trains on the (fake) GPU with the CPU's numbers (its host code gets the logits copied over)", {
+  set.seed(12)
+  x <- array(runif(16 * 5 * 3), c(16, 5, 3))
+  y <- matrix(sample(1:3, 16 * 2, replace = TRUE), 16)
+  run <- function() {
+    set.seed(13)
+    m <- keras_model_sequential(input_shape = c(5, 3)) |> layer_dense(4)
+    m |> compile(optimizer = optimizer_sgd(learning_rate = 0.1), loss = loss_ctc())
+    h <- fit(m, x, y, epochs = 2, batch_size = 8, shuffle = FALSE, verbose = 0)
+    list(loss = h$metrics$loss, w = get_weights(m), eval = evaluate(m, x, y, verbose = 0))
+  }
+  cpu <- local({
+    old <- rk_config$backend_set
+    device <- rk_default_device()
+    on.exit(restore_backend(old, device), add = TRUE)
+    config_set_backend("cpu")
+    run()
+  })
+  local_fake_gpu()
+  expect_identical(run(), cpu)
+})
