@@ -69,6 +69,10 @@ rk_fake_gpu_set_capacity <- function(bytes) {
     .Call(`_rkeras_rk_fake_gpu_set_capacity`, bytes)
 }
 
+rk_fake_gpu_transfers <- function(reset) {
+    .Call(`_rkeras_rk_fake_gpu_transfers`, reset)
+}
+
 rk_engine_loss_values <- function(kind, attrs, y_true, y_pred) {
     .Call(`_rkeras_rk_engine_loss_values`, kind, attrs, y_true, y_pred)
 }

@@ -174,6 +174,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// rk_fake_gpu_transfers
+Rcpp::NumericVector rk_fake_gpu_transfers(bool reset);
+RcppExport SEXP _rkeras_rk_fake_gpu_transfers(SEXP resetSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< bool >::type reset(resetSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_fake_gpu_transfers(reset));
+    return rcpp_result_gen;
+END_RCPP
+}
 // rk_engine_loss_values
 SEXP rk_engine_loss_values(std::string kind, SEXP attrs, SEXP y_true, SEXP y_pred);
 RcppExport SEXP _rkeras_rk_engine_loss_values(SEXP kindSEXP, SEXP attrsSEXP, SEXP y_trueSEXP, SEXP y_predSEXP) {
@@ -889,6 +899,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rkeras_rk_gpu_set_tf32", (DL_FUNC) &_rkeras_rk_gpu_set_tf32, 1},
     {"_rkeras_rk_fake_gpu_enable", (DL_FUNC) &_rkeras_rk_fake_gpu_enable, 1},
     {"_rkeras_rk_fake_gpu_set_capacity", (DL_FUNC) &_rkeras_rk_fake_gpu_set_capacity, 1},
+    {"_rkeras_rk_fake_gpu_transfers", (DL_FUNC) &_rkeras_rk_fake_gpu_transfers, 1},
     {"_rkeras_rk_engine_loss_values", (DL_FUNC) &_rkeras_rk_engine_loss_values, 4},
     {"_rkeras_rk_engine_loss_reduce", (DL_FUNC) &_rkeras_rk_engine_loss_reduce, 4},
     {"_rkeras_rk_engine_metric_values", (DL_FUNC) &_rkeras_rk_engine_metric_values, 4},

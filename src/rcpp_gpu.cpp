@@ -150,3 +150,17 @@ double rk_fake_gpu_set_capacity(double bytes) {
     return prev;
   });
 }
+
+/// TESTING ONLY: the fake GPU's host<->device traffic since the last reset (h2d_bytes, h2d_count,
+/// d2h_bytes, d2h_count); `reset`: set the counters to zero afterwards.
+// [[Rcpp::export(rng = false)]]
+Rcpp::NumericVector rk_fake_gpu_transfers(bool reset) {
+  return rkglue::guard([&] {
+    const rk::fake::TransferStats s = rk::fake::transfer_stats();
+    if (reset) rk::fake::reset_transfer_stats();
+    return Rcpp::NumericVector::create(Rcpp::Named("h2d_bytes") = static_cast<double>(s.h2d_bytes),
+                                       Rcpp::Named("h2d_count") = static_cast<double>(s.h2d_count),
+                                       Rcpp::Named("d2h_bytes") = static_cast<double>(s.d2h_bytes),
+                                       Rcpp::Named("d2h_count") = static_cast<double>(s.d2h_count));
+  });
+}

@@ -293,3 +293,25 @@ test_that("a CTC loss trains on the (fake) GPU with the CPU's numbers (its host 
   local_fake_gpu()
   expect_identical(run(), cpu)
 })
+
+test_that("fit() uploads its data to the (fake) GPU once, not once per epoch", {
+  local_fake_gpu()
+  set.seed(14)
+  x <- matrix(runif(2000 * 32), ncol = 32)
+  y <- runif(2000)
+  data_bytes <- 4 * (length(x) + length(y))
+  uploaded <- function(epochs) {
+    set.seed(15)
+    m <- keras_model_sequential(input_shape = 32) |> layer_dense(4) |> layer_dense(1)
+    m |> compile(optimizer = "sgd", loss = "mse")
+    rk_fake_gpu_transfers(reset = TRUE)
+    fit(m, x, y, epochs = epochs, batch_size = 100, verbose = 0)
+    rk_fake_gpu_transfers(reset = TRUE)
+  }
+  one <- uploaded(1)
+  five <- uploaded(5)
+  expect_gte(one[["h2d_bytes"]], data_bytes)
+  # Four more epochs move only per-step bookkeeping (batch indices, scalars), not the data again.
+  expect_lt(five[["h2d_bytes"]] - one[["h2d_bytes"]], data_bytes / 4)
+  expect_lt(five[["d2h_bytes"]] - one[["d2h_bytes"]], data_bytes / 4)
+})

@@ -154,6 +154,21 @@ Tensor host_alias(const Tensor& t, Device expected, const char* method) {
 
 // --- backend ------------------------------------------------------------------------------------
 
+namespace {
+std::mutex g_transfer_mu;
+TransferStats g_transfers;
+}  // namespace
+
+TransferStats transfer_stats() {
+  std::lock_guard<std::mutex> lock(g_transfer_mu);
+  return g_transfers;
+}
+
+void reset_transfer_stats() {
+  std::lock_guard<std::mutex> lock(g_transfer_mu);
+  g_transfers = TransferStats{};
+}
+
 void FakeCudaBackend::copy(const Tensor& src, Tensor& dst) {
   // The only method that crosses devices: host <-> fake GPU is a plain host copy.
   if (src.device().type == DeviceType::CPU && dst.device().type == DeviceType::CPU)
@@ -161,6 +176,12 @@ void FakeCudaBackend::copy(const Tensor& src, Tensor& dst) {
   auto side = [](const Tensor& t) { return t.device().type == DeviceType::CPU ? cpu_device() : kFakeDevice; };
   Tensor d = host_alias(dst, side(dst), "copy");
   cpu().copy(host_alias(src, side(src), "copy"), d);
+  const bool up = src.device().type == DeviceType::CPU, down = dst.device().type == DeviceType::CPU;
+  if (up || down) {
+    std::lock_guard<std::mutex> lock(g_transfer_mu);
+    (up ? g_transfers.h2d_bytes : g_transfers.d2h_bytes) += static_cast<int64_t>(src.nbytes());
+    (up ? g_transfers.h2d_count : g_transfers.d2h_count) += 1;
+  }
 }
 
 void FakeCudaBackend::fill(Tensor& dst, double value) {

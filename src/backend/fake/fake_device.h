@@ -103,6 +103,18 @@ class FakeCudaBackend final : public Backend {
                         const OptimizerHyper& h) override;
 };
 
+/// Host<->device traffic through the fake GPU's copy() since the last reset (bytes of the source).
+struct TransferStats {
+  int64_t h2d_bytes = 0;  ///< host to device
+  int64_t h2d_count = 0;
+  int64_t d2h_bytes = 0;  ///< device to host
+  int64_t d2h_count = 0;
+};
+/// The traffic counters (tests check, e.g., that fit() uploads its data once, not every epoch).
+TransferStats transfer_stats();
+/// Sets the traffic counters to zero.
+void reset_transfer_stats();
+
 /// A CPU-labelled tensor over the same bytes as `t` (undefined stays undefined); it keeps t's
 /// memory alive. Throws Error when `t` is defined and not on `expected` (a placement bug).
 Tensor host_alias(const Tensor& t, Device expected, const char* method);
