@@ -154,15 +154,20 @@ test-cpu-only: deps
 # The whole testthat suite with the fake GPU (tests only: cuda:0 served by host memory and the CPU
 # kernels) as the default device, so that CI without a GPU runs the GPU placement path: weights
 # and data on cuda:0, results copied back, no host reads of device memory, no mixed-device ops.
-# Reuses build/lib-fake when it holds an install of the current sources (FAKE_REINSTALL=1 forces);
-# --preclean as in test-cpu-only: objects of a CUDA build were compiled with RKERAS_HAVE_CUDA=1.
+# Reuses the CPU-only install of test-cpu-only (build/lib-cpu) or build/lib-fake when one is newer
+# than the sources, else installs into build/lib-fake (--preclean as in test-cpu-only: objects of a
+# CUDA build were compiled with RKERAS_HAVE_CUDA=1).
 test-fake-gpu: deps
-	@if [ "$(FAKE_REINSTALL)" = 1 ] || [ ! -f build/lib-fake/rkeras/DESCRIPTION ] || \
-	    [ -n "$$(find src R DESCRIPTION -newer build/lib-fake/rkeras/DESCRIPTION -print -quit)" ]; then \
-	  mkdir -p build/lib-fake && \
-	  RKERAS_CUDA=no MAKEFLAGS=-j$(JOBS) $(R) CMD INSTALL --preclean --no-test-load -l build/lib-fake . || exit 1; \
-	fi
-	NOT_CRAN=true RKERAS_FAKE_GPU=1 KERAS_BACKEND=cuda R_LIBS="$(CURDIR)/build/lib-fake$${R_LIBS:+:$$R_LIBS}" \
+	@lib=""; for d in build/lib-cpu build/lib-fake; do \
+	  if [ -f $$d/rkeras/DESCRIPTION ] && \
+	     [ -z "$$(find src R DESCRIPTION -newer $$d/rkeras/DESCRIPTION -print -quit)" ]; then lib=$$d; break; fi; \
+	done; \
+	if [ -z "$$lib" ]; then \
+	  lib=build/lib-fake; rm -rf $$lib && mkdir -p $$lib && \
+	  RKERAS_CUDA=no MAKEFLAGS=-j$(JOBS) $(R) CMD INSTALL --preclean --no-test-load -l $$lib . || exit 1; \
+	fi; \
+	echo "test-fake-gpu: testing the CPU-only build in $$lib on the fake GPU"; \
+	NOT_CRAN=true RKERAS_FAKE_GPU=1 KERAS_BACKEND=cuda R_LIBS="$(CURDIR)/$$lib$${R_LIBS:+:$$R_LIBS}" \
 	  $(RSCRIPT) -e 'stopifnot(rkeras:::rk_fake_gpu_on(), rkeras:::rk_default_device() == "cuda:0"); $(RTEST_R)'
 
 check: deps
