@@ -315,3 +315,31 @@ test_that("fit() uploads its data to the (fake) GPU once, not once per epoch", {
   expect_lt(five[["h2d_bytes"]] - one[["h2d_bytes"]], data_bytes / 4)
   expect_lt(five[["d2h_bytes"]] - one[["d2h_bytes"]], data_bytes / 4)
 })
+
+test_that("data too big for the (fake) GPU's free memory stay on the host and go over batch by batch", {
+  set.seed(16)
+  x <- matrix(runif(5000 * 256), ncol = 256)  # 5.1 MB as float32: over half of an 8 MiB GPU
+  y <- runif(5000)
+  run <- function() {
+    set.seed(17)
+    m <- keras_model_sequential(input_shape = 256) |> layer_dense(2) |> layer_dense(1)
+    m |> compile(optimizer = "sgd", loss = "mse")
+    h <- fit(m, x, y, epochs = 2, batch_size = 500, shuffle = FALSE, verbose = 0)
+    list(loss = h$metrics$loss, w = get_weights(m))
+  }
+  cpu <- local({
+    old <- rk_config$backend_set
+    device <- rk_default_device()
+    on.exit(restore_backend(old, device), add = TRUE)
+    config_set_backend("cpu")
+    run()
+  })
+  local_fake_gpu()
+  old_capacity <- rk_fake_gpu_set_capacity(8 * 1024^2)
+  on.exit(rk_fake_gpu_set_capacity(old_capacity), add = TRUE)
+  gpu_empty_cache()
+  rk_fake_gpu_transfers(reset = TRUE)
+  expect_identical(run(), cpu)
+  # Each epoch sends every batch: twice the data in all (the uploaded-once path would send it once).
+  expect_gte(rk_fake_gpu_transfers(reset = TRUE)[["h2d_bytes"]], 2 * 4 * length(x))
+})
