@@ -3,6 +3,7 @@
 #   make demo      install what is missing, build + install the package, run the demo
 #   make test      every test: engine tests (CMake + CTest), then testthat on the installed package
 #   make test-cpu-only  the R tests again on a build made with RKERAS_CUDA=no (CPU backend only)
+#   make test-fake-gpu  the R tests on the fake GPU (a CPU-only build with cuda:0 in host memory)
 #
 # configure builds the CUDA backend when it finds the CUDA toolkit with cuBLAS and cuDNN
 # (RKERAS_CUDA=auto, the default). RKERAS_CUDA=yes|no forces the choice; RKERAS_CUDA_ARCHS
@@ -54,7 +55,7 @@ RTEST_R := options(testthat.progress.max_fails = 1e6); \
   cat(sprintf("rtest: %d passed, %d failed, %d skipped\n", passed, failed, skipped)); \
   if (failed > 0L) quit(save = "no", status = 1L)
 
-.PHONY: help deps bench-deps install document demo engine-test engine-test-cuda sanitize rtest test test-cpu-only check bench bench-gpu clean
+.PHONY: help deps bench-deps install document demo engine-test engine-test-cuda sanitize rtest test test-cpu-only test-fake-gpu check bench bench-gpu clean
 
 help:
 	@echo "rkeras $(VERSION) targets:"
@@ -65,6 +66,8 @@ help:
 	@echo "  make engine-test  C++ engine tests through CMake/CTest (build/engine; with the CUDA"
 	@echo "                    backend when nvcc is found: its parity tests skip without a GPU)"
 	@echo "  make test-cpu-only  install with RKERAS_CUDA=no into build/lib-cpu, run testthat on it"
+	@echo "  make test-fake-gpu  install with RKERAS_CUDA=no into build/lib-fake, run testthat with the"
+	@echo "                    fake GPU on (RKERAS_FAKE_GPU=1: cuda:0 in host memory, the default device)"
 	@echo "  make sanitize     engine tests under ASan + UBSan (build/sanitize)"
 	@echo "  make rtest        testthat on the installed package"
 	@echo "  make check        R CMD build + R CMD check --no-manual (build/check)"
@@ -148,6 +151,25 @@ test-cpu-only: deps
 	RKERAS_CUDA=no MAKEFLAGS=-j$(JOBS) $(R) CMD INSTALL --preclean -l build/lib-cpu .
 	NOT_CRAN=true R_LIBS="$(CURDIR)/build/lib-cpu$${R_LIBS:+:$$R_LIBS}" $(RSCRIPT) -e \
 	  'stopifnot(!isTRUE(attr(rkeras::gpu_info(), "cuda_built"))); $(RTEST_R)'
+
+# The whole testthat suite with the fake GPU (tests only: cuda:0 served by host memory and the CPU
+# kernels) as the default device, so that CI without a GPU runs the GPU placement path: weights
+# and data on cuda:0, results copied back, no host reads of device memory, no mixed-device ops.
+# Reuses the CPU-only install of test-cpu-only (build/lib-cpu) or build/lib-fake when one is newer
+# than the sources, else installs into build/lib-fake (--preclean as in test-cpu-only: objects of a
+# CUDA build were compiled with RKERAS_HAVE_CUDA=1).
+test-fake-gpu: deps
+	@lib=""; for d in build/lib-cpu build/lib-fake; do \
+	  if [ -f $$d/rkeras/DESCRIPTION ] && \
+	     [ -z "$$(find src R DESCRIPTION -newer $$d/rkeras/DESCRIPTION -print -quit)" ]; then lib=$$d; break; fi; \
+	done; \
+	if [ -z "$$lib" ]; then \
+	  lib=build/lib-fake; rm -rf $$lib && mkdir -p $$lib && \
+	  RKERAS_CUDA=no MAKEFLAGS=-j$(JOBS) $(R) CMD INSTALL --preclean --no-test-load -l $$lib . || exit 1; \
+	fi; \
+	echo "test-fake-gpu: testing the CPU-only build in $$lib on the fake GPU"; \
+	NOT_CRAN=true RKERAS_FAKE_GPU=1 KERAS_BACKEND=cuda R_LIBS="$(CURDIR)/$$lib$${R_LIBS:+:$$R_LIBS}" \
+	  $(RSCRIPT) -e 'stopifnot(rkeras:::rk_fake_gpu_on(), rkeras:::rk_default_device() == "cuda:0"); $(RTEST_R)'
 
 check: deps
 	rm -rf build/check && mkdir -p build/check

@@ -61,6 +61,18 @@ rk_gpu_set_tf32 <- function(on) {
     .Call(`_rkeras_rk_gpu_set_tf32`, on)
 }
 
+rk_fake_gpu_enable <- function(on) {
+    .Call(`_rkeras_rk_fake_gpu_enable`, on)
+}
+
+rk_fake_gpu_set_capacity <- function(bytes) {
+    .Call(`_rkeras_rk_fake_gpu_set_capacity`, bytes)
+}
+
+rk_fake_gpu_transfers <- function(reset) {
+    .Call(`_rkeras_rk_fake_gpu_transfers`, reset)
+}
+
 rk_engine_loss_values <- function(kind, attrs, y_true, y_pred) {
     .Call(`_rkeras_rk_engine_loss_values`, kind, attrs, y_true, y_pred)
 }
@@ -155,6 +167,10 @@ rk_tensor_shape <- function(x) {
 
 rk_tensor_dtype <- function(x) {
     .Call(`_rkeras_rk_tensor_dtype`, x)
+}
+
+rk_tensor_device <- function(x) {
+    .Call(`_rkeras_rk_tensor_device`, x)
 }
 
 rk_tensor_shape_str <- function(x) {

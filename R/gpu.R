@@ -130,6 +130,7 @@ rk_gpu_device_arg <- function(device) {
 # why not. `models` is kept for callers that ask about kernels only: both need the same now.
 rk_cuda_unusable_reason <- function(models = TRUE) {
   st <- rk_cuda_status()
+  if (isTRUE(st$fake)) return(NULL)
   if (!isTRUE(st$built)) return(paste0(st$reason, "."))
   if (st$device_count < 1L) return(paste0("CUDA requested but no usable GPU: ", st$reason, "."))
   NULL
@@ -140,4 +141,30 @@ rk_cuda_unusable_reason <- function(models = TRUE) {
 rk_sync_default_device <- function() {
   rk_set_default_device(config_backend())
   invisible(NULL)
+}
+
+# TESTING ONLY: the fake GPU. While on, cuda:0 is served by host memory and the CPU kernels
+# (src/backend/fake), so machines without a GPU (CI) run everything above the CUDA kernels on
+# "the GPU": weights and data placed on cuda:0, results copied back to R, no host reads of device
+# memory, no op mixing CPU and GPU tensors, out-of-memory errors. gpu_available() is then TRUE and
+# gpu_info() lists "rkeras fake GPU (host memory, for tests)". It is never on by default: the
+# environment variable RKERAS_FAKE_GPU=1 at package load switches it on (and makes cuda:0 the
+# default device unless KERAS_BACKEND=cpu), as `make test-fake-gpu` does for the whole test suite;
+# tests toggle it with rk_fake_gpu(). `capacity`: the fake GPU's memory in bytes (default 2 GiB),
+# beyond which allocations fail like a full GPU. Turning it off puts the default device back on
+# the CPU. Returns the previous state, invisibly.
+rk_fake_gpu <- function(on = TRUE, capacity = NULL) {
+  if (!is.null(capacity)) rk_fake_gpu_set_capacity(capacity)
+  invisible(rk_fake_gpu_enable(on))
+}
+
+# Whether the fake GPU (above) serves cuda:0 now.
+rk_fake_gpu_on <- function() isTRUE(rk_cuda_status()$fake)
+
+# At package load: RKERAS_FAKE_GPU=1 switches the fake GPU on (see rk_fake_gpu()).
+rk_fake_gpu_from_env <- function() {
+  if (!identical(Sys.getenv("RKERAS_FAKE_GPU", ""), "1")) return(invisible(FALSE))
+  rk_fake_gpu_enable(TRUE)
+  rk_set_default_device(if (identical(tolower(Sys.getenv("KERAS_BACKEND", "")), "cpu")) "cpu" else "cuda")
+  invisible(TRUE)
 }

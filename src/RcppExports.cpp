@@ -154,6 +154,36 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// rk_fake_gpu_enable
+bool rk_fake_gpu_enable(bool on);
+RcppExport SEXP _rkeras_rk_fake_gpu_enable(SEXP onSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< bool >::type on(onSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_fake_gpu_enable(on));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_fake_gpu_set_capacity
+double rk_fake_gpu_set_capacity(double bytes);
+RcppExport SEXP _rkeras_rk_fake_gpu_set_capacity(SEXP bytesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< double >::type bytes(bytesSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_fake_gpu_set_capacity(bytes));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_fake_gpu_transfers
+Rcpp::NumericVector rk_fake_gpu_transfers(bool reset);
+RcppExport SEXP _rkeras_rk_fake_gpu_transfers(SEXP resetSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< bool >::type reset(resetSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_fake_gpu_transfers(reset));
+    return rcpp_result_gen;
+END_RCPP
+}
 // rk_engine_loss_values
 SEXP rk_engine_loss_values(std::string kind, SEXP attrs, SEXP y_true, SEXP y_pred);
 RcppExport SEXP _rkeras_rk_engine_loss_values(SEXP kindSEXP, SEXP attrsSEXP, SEXP y_trueSEXP, SEXP y_predSEXP) {
@@ -430,6 +460,16 @@ BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
     rcpp_result_gen = Rcpp::wrap(rk_tensor_dtype(x));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rk_tensor_device
+std::string rk_tensor_device(SEXP x);
+RcppExport SEXP _rkeras_rk_tensor_device(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(rk_tensor_device(x));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -857,6 +897,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rkeras_rk_gpu_allocator_stats", (DL_FUNC) &_rkeras_rk_gpu_allocator_stats, 1},
     {"_rkeras_rk_gpu_allocator_empty_cache", (DL_FUNC) &_rkeras_rk_gpu_allocator_empty_cache, 2},
     {"_rkeras_rk_gpu_set_tf32", (DL_FUNC) &_rkeras_rk_gpu_set_tf32, 1},
+    {"_rkeras_rk_fake_gpu_enable", (DL_FUNC) &_rkeras_rk_fake_gpu_enable, 1},
+    {"_rkeras_rk_fake_gpu_set_capacity", (DL_FUNC) &_rkeras_rk_fake_gpu_set_capacity, 1},
+    {"_rkeras_rk_fake_gpu_transfers", (DL_FUNC) &_rkeras_rk_fake_gpu_transfers, 1},
     {"_rkeras_rk_engine_loss_values", (DL_FUNC) &_rkeras_rk_engine_loss_values, 4},
     {"_rkeras_rk_engine_loss_reduce", (DL_FUNC) &_rkeras_rk_engine_loss_reduce, 4},
     {"_rkeras_rk_engine_metric_values", (DL_FUNC) &_rkeras_rk_engine_metric_values, 4},
@@ -881,6 +924,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_rkeras_rk_tensor_to_r", (DL_FUNC) &_rkeras_rk_tensor_to_r, 1},
     {"_rkeras_rk_tensor_shape", (DL_FUNC) &_rkeras_rk_tensor_shape, 1},
     {"_rkeras_rk_tensor_dtype", (DL_FUNC) &_rkeras_rk_tensor_dtype, 1},
+    {"_rkeras_rk_tensor_device", (DL_FUNC) &_rkeras_rk_tensor_device, 1},
     {"_rkeras_rk_tensor_shape_str", (DL_FUNC) &_rkeras_rk_tensor_shape_str, 1},
     {"_rkeras_rk_tensor_numel", (DL_FUNC) &_rkeras_rk_tensor_numel, 1},
     {"_rkeras_rk_tensor_is_valid", (DL_FUNC) &_rkeras_rk_tensor_is_valid, 1},

@@ -120,22 +120,27 @@ struct OpEntry {
 
 const std::unordered_map<std::string, OpEntry>& op_table() {
   static const std::unordered_map<std::string, OpEntry> table = {
-      // creation
-      {"full", {0, [](const Args& a) { return out(ops::full(a.shape("shape"), a.num("value"), a.dtype("dtype"))); }}},
-      {"zeros", {0, [](const Args& a) { return out(ops::zeros(a.shape("shape"), a.dtype("dtype"))); }}},
-      {"ones", {0, [](const Args& a) { return out(ops::ones(a.shape("shape"), a.dtype("dtype"))); }}},
+      // creation: with no input to follow, new tensors go to the default device (weights made by
+      // initializers, constants), like everything else made from R
+      {"full", {0, [](const Args& a) {
+         return out(ops::full(a.shape("shape"), a.num("value"), a.dtype("dtype"), rk::default_device()));
+       }}},
+      {"zeros", {0, [](const Args& a) { return out(ops::zeros(a.shape("shape"), a.dtype("dtype"), rk::default_device())); }}},
+      {"ones", {0, [](const Args& a) { return out(ops::ones(a.shape("shape"), a.dtype("dtype"), rk::default_device())); }}},
       RK_UNARY(zeros_like),
       RK_UNARY(ones_like),
-      {"scalar", {0, [](const Args& a) { return out(ops::scalar(a.num("value"), a.dtype("dtype"))); }}},
+      {"scalar", {0, [](const Args& a) { return out(ops::scalar(a.num("value"), a.dtype("dtype"), rk::default_device())); }}},
       RK_UNARY(clone),
       {"cast", {1, [](const Args& a) { return out(ops::cast(a.t(0), a.dtype("dtype"))); }}},
       {"random_uniform", {0, [](const Args& a) {
          a.seed_generator();
-         return out(ops::random_uniform(a.shape("shape"), a.num("minval"), a.num("maxval"), a.dtype("dtype")));
+         return out(ops::random_uniform(a.shape("shape"), a.num("minval"), a.num("maxval"), a.dtype("dtype"),
+                                           rk::default_device()));
        }}},
       {"random_normal", {0, [](const Args& a) {
          a.seed_generator();
-         return out(ops::random_normal(a.shape("shape"), a.num("mean"), a.num("stddev"), a.dtype("dtype")));
+         return out(ops::random_normal(a.shape("shape"), a.num("mean"), a.num("stddev"), a.dtype("dtype"),
+                                          rk::default_device()));
        }}},
       // elementwise
       RK_BINARY(add), RK_BINARY(subtract), RK_BINARY(multiply), RK_BINARY(divide), RK_BINARY(power),

@@ -282,6 +282,12 @@ std::string rk_tensor_dtype(SEXP x) {
   return guard([&] { return std::string(rk::dtype_name(tensor_ref(x).dtype())); });
 }
 
+/// The device of tensor `x`: "cpu" or "cuda:N" (tests check where weights and data live).
+// [[Rcpp::export(rng = false)]]
+std::string rk_tensor_device(SEXP x) {
+  return guard([&] { return tensor_ref(x).device().str(); });
+}
+
 // [[Rcpp::export(rng = false)]]
 std::string rk_tensor_shape_str(SEXP x) {
   return guard([&] { return tensor_ref(x).shape().str(); });

@@ -3,6 +3,7 @@
 #include "backend/backend.h"
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/fake/fake_device.h"
 #include "core/allocator.h"
 #include "core/tensor.h"
 
@@ -30,6 +31,8 @@ Backend& backend_for(Device device) {
     static cpu::CpuBackend cpu;
     return cpu;
   }
+  // Tests only: the fake GPU (host memory, CPU kernels) takes cuda:0 over from any real one.
+  if (fake::fake_cuda_device_enabled()) return fake::fake_backend(device);
 #if RKERAS_HAVE_CUDA
   return cuda::backend(device.index);
 #else

@@ -135,6 +135,10 @@ void set_device_allocator_provider(DeviceType type, DeviceAllocatorProvider prov
   if (type == DeviceType::CUDA) cuda_provider() = provider;
 }
 
+DeviceAllocatorProvider device_allocator_provider(DeviceType type) {
+  return type == DeviceType::CUDA ? cuda_provider() : nullptr;
+}
+
 Allocator& allocator_for(Device device) {
   if (device.type == DeviceType::CPU) return cpu_allocator();
   DeviceAllocatorProvider p = cuda_provider();

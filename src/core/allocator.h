@@ -76,6 +76,8 @@ using DeviceAllocatorProvider = Allocator& (*)(Device device);
 /// Installs the provider for devices of `type`. Device backends register here at load time, so
 /// core never includes a device API's headers.
 void set_device_allocator_provider(DeviceType type, DeviceAllocatorProvider provider);
+/// The provider installed for devices of `type` (nullptr if none), so a temporary one can restore it.
+DeviceAllocatorProvider device_allocator_provider(DeviceType type);
 /// The allocator serving `device`: cpu_allocator() or the registered provider's; throws
 /// UnsupportedError when this build has none for the device's type.
 Allocator& allocator_for(Device device);

@@ -19,6 +19,10 @@ void set_device_to_host_copy(DeviceType type, DeviceToHostCopy copy) {
   if (type == DeviceType::CUDA) g_to_host_cuda = copy;
 }
 
+DeviceToHostCopy device_to_host_copy(DeviceType type) {
+  return type == DeviceType::CUDA ? g_to_host_cuda : nullptr;
+}
+
 void throw_host_access_error(Device device) {
   throw Error("internal error: host access to a tensor on " + device.str() +
               "; it must be copied to the CPU first (ops::to_device)");

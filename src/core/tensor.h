@@ -94,5 +94,7 @@ using DeviceToHostCopy = void (*)(const Tensor& src, Tensor& dst);
 /// Installs the device-to-host copy for devices of `type`; device backends register it at load
 /// time (like their allocators), so that item() reads any device without core knowing backends.
 void set_device_to_host_copy(DeviceType type, DeviceToHostCopy copy);
+/// The device-to-host copy installed for devices of `type` (nullptr if none).
+DeviceToHostCopy device_to_host_copy(DeviceType type);
 
 }  // namespace rk

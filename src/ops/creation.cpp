@@ -46,17 +46,17 @@ Tensor to_device(const Tensor& x, Device device) {
   return out;
 }
 
-Tensor random_uniform(const Shape& shape, double lo, double hi, DType dtype) {
+Tensor random_uniform(const Shape& shape, double lo, double hi, DType dtype, Device device) {
   if (!(hi > lo)) throw ValueError("random_uniform needs maxval > minval, got [" + std::to_string(lo) + ", " +
                                    std::to_string(hi) + ")");
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype, device);
   backend_of(t).random_uniform(t, lo, hi, default_generator());
   return t;
 }
 
-Tensor random_normal(const Shape& shape, double mean, double stddev, DType dtype) {
+Tensor random_normal(const Shape& shape, double mean, double stddev, DType dtype, Device device) {
   if (!(stddev >= 0)) throw ValueError("random_normal needs stddev >= 0, got " + std::to_string(stddev));
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype, device);
   backend_of(t).random_normal(t, mean, stddev, default_generator());
   return t;
 }

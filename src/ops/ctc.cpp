@@ -159,8 +159,13 @@ Tensor ctc_loss(const Tensor& target, const Tensor& output, const Tensor& target
   const char* op = "ctc_loss";
   if (!output.defined() || !target.defined()) throw ValueError("ctc_loss: target and output must be defined");
   if (!is_floating(output.dtype())) throw_dtype_error(op, output.dtype(), "float32 or float64 logits");
-  if (output.device().type != DeviceType::CPU)
-    throw UnsupportedError("ctc_loss: only CPU tensors are supported, got " + output.device().str());
+  if (output.device().type != DeviceType::CPU) {
+    // The dynamic program is host code (no device kernel): the logits go to the host, and the loss
+    // comes back to their device; to_device's recorded backward returns the gradient there too.
+    const Device device = output.device();
+    return to_device(ctc_loss(target, to_device(output, cpu_device()), target_length, output_length, mask_index),
+                     device);
+  }
   if (target.rank() != 2)
     throw ShapeError("ctc_loss: target must have shape (batch_size, max_length), got " + target.shape().str());
   if (output.rank() != 3)

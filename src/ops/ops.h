@@ -32,10 +32,12 @@ Tensor clone(const Tensor& x);
 Tensor cast(const Tensor& x, DType dtype);
 /// x copied to `device` (x itself when already there); recorded: the gradient is copied back.
 Tensor to_device(const Tensor& x, Device device);
-/// Uniform U[lo, hi) from the default generator.
-Tensor random_uniform(const Shape& shape, double lo, double hi, DType dtype = DType::Float32);
-/// Normal N(mean, stddev^2) from the default generator.
-Tensor random_normal(const Shape& shape, double mean, double stddev, DType dtype = DType::Float32);
+/// Uniform U[lo, hi) from the default generator, drawn on `device`.
+Tensor random_uniform(const Shape& shape, double lo, double hi, DType dtype = DType::Float32,
+                      Device device = cpu_device());
+/// Normal N(mean, stddev^2) from the default generator, drawn on `device`.
+Tensor random_normal(const Shape& shape, double mean, double stddev, DType dtype = DType::Float32,
+                     Device device = cpu_device());
 
 // ---- elementwise (ops/elementwise.cpp) -------------------------------------------------
 Tensor add(const Tensor& a, const Tensor& b);
@@ -192,7 +194,8 @@ Tensor batch_norm_inference(const Tensor& x, const Tensor& gamma, const Tensor& 
 /// floats) under `output` [B, T, C] logits (log-softmaxed here), as Keras 3's ops.ctc_loss: the label
 /// of sample b is target[b, :target_length[b]], frames beyond output_length[b] are ignored (either
 /// length undefined = full), `mask_index` is the blank. Impossible alignments give +Inf (zero gradient).
-/// Gradient w.r.t. `output` only (CPU).
+/// Gradient w.r.t. `output` only. Computed on the host: logits on a GPU are copied over and the loss
+/// [B] is returned on their device.
 Tensor ctc_loss(const Tensor& target, const Tensor& output, const Tensor& target_length = Tensor(),
                 const Tensor& output_length = Tensor(), int64_t mask_index = 0);
 

@@ -59,6 +59,11 @@ test_that("set_random_seed() and set.seed() make random ops reproducible", {
 
 test_that("allocator statistics track tensors, and a limit gives rkeras_memory_error", {
   on.exit(rk_memory_set_limit(0), add = TRUE)
+  # The CPU allocator's counters: tensors made from R must land on the CPU even when a (fake) GPU
+  # is the default device.
+  device <- rk_default_device()
+  rk_set_default_device("cpu")
+  on.exit(rk_set_default_device(if (startsWith(device, "cuda")) "cuda" else "cpu"), add = TRUE)
   gc()
   s0 <- rk_memory_stats()
   expect_named(s0, c("current", "peak", "cached", "n_allocs", "n_cache_hits"))
