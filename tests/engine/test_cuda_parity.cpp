@@ -701,6 +701,38 @@ TEST(CudaParity, ConvolutionThroughCudnnForwardAndBackward) {
   }
 }
 
+// With benchmarking on, algorithms are timed (cudnnFind*AlgorithmEx) once per problem; whichever
+// wins, the results must still match the CPU (TF32 stays off, so no tensor-op shortcuts).
+TEST(CudaParity, ConvolutionWithTimedAlgorithmChoice) {
+  REQUIRE_GPU();
+#if RKERAS_HAVE_CUDA
+  cuda::set_cudnn_benchmark(true);
+  ConvParams p;
+  p.window = {3, 3};
+  p.stride = {1, 1};
+  p.dilation = {1, 1};
+  p.pad_before = {1, 1};
+  p.pad_after = {1, 1};
+  const Shape xs({8, 12, 12, 16}), ws({3, 3, 16, 32}), ys({8, 12, 12, 32});
+  Tensor x = rnd(xs, -1, 1, 121), w = rnd(ws, -1, 1, 122), b = rnd(Shape({32}), -1, 1, 123), up = rnd(ys, -1, 1, 124);
+  for (int rep = 0; rep < 2; ++rep) {  // the second round uses the cached choice
+    Tensor ry = Tensor::empty(ys), gy = Tensor::empty(ys, DType::Float32, kGpu);
+    cpu().conv_forward(x, w, b, ry, p, true);
+    gpu().conv_forward(to_gpu(x), to_gpu(w), to_gpu(b), gy, p, true);
+    expect_close(ry, gy, 1e-4, 1e-4, "timed conv forward");
+    Tensor rgx = Tensor::empty(xs), rgw = Tensor::empty(ws), rgb = Tensor::empty(Shape({32}));
+    Tensor ggx = Tensor::empty(xs, DType::Float32, kGpu), ggw = Tensor::empty(ws, DType::Float32, kGpu);
+    Tensor ggb = Tensor::empty(Shape({32}), DType::Float32, kGpu);
+    cpu().conv_backward(x, w, ry, up, rgx, rgw, rgb, p, true);
+    gpu().conv_backward(to_gpu(x), to_gpu(w), to_gpu(ry), to_gpu(up), ggx, ggw, ggb, p, true);
+    expect_close(rgx, ggx, 1e-4, 1e-4, "timed conv backward data");
+    expect_close(rgw, ggw, 1e-3, 1e-4, "timed conv backward filter");  // sums over 8*12*12 positions
+    expect_close(rgb, ggb, 1e-4, 1e-4, "timed conv bias gradient");
+  }
+  cuda::set_cudnn_benchmark(false);
+#endif
+}
+
 TEST(CudaParity, ImageTransformAllFillModesAndInterpolations) {
   REQUIRE_GPU();
   Tensor images = rnd(Shape({2, 6, 5, 3}), 0, 1, 91);

@@ -21,6 +21,7 @@ std::string where(const char* what, const char* file, int line) {
 }
 
 std::atomic<bool> g_tf32{false};
+std::atomic<bool> g_cudnn_benchmark{false};
 
 // Per-device objects, created on first use and kept for the life of the process: R may
 // finalise tensors after static destructors ran, so they are never destroyed.
@@ -133,6 +134,9 @@ bool allow_tf32() { return g_tf32.load(); }
 void set_allow_tf32(bool on) {
   g_tf32.store(on);
 }
+
+bool cudnn_benchmark() { return g_cudnn_benchmark.load(); }
+void set_cudnn_benchmark(bool on) { g_cudnn_benchmark.store(on); }
 
 // ------------------------------------------------------------------------------- contexts
 DeviceContext::DeviceContext(int index) : index_(index) {
