@@ -2,6 +2,7 @@
 // Nothing runs at load time: cudart loads the driver lazily, so the package loads on machines
 // without a GPU or driver, and the first query below reports why CUDA is unusable.
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -150,6 +151,26 @@ DeviceContext::DeviceContext(int index) : index_(index) {
 void DeviceContext::activate() const { RK_CUDA_CHECK(cudaSetDevice(index_)); }
 
 void DeviceContext::synchronize() const { RK_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void DeviceContext::upload(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (bytes > kStageBytes) {  // large uploads (whole data sets, weights) stay direct
+    RK_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Stage& st = stages_[next_stage_];
+  next_stage_ = (next_stage_ + 1) % kStages;
+  if (!st.host) {
+    RK_CUDA_CHECK(cudaMallocHost(&st.host, kStageBytes));
+    RK_CUDA_CHECK(cudaEventCreateWithFlags(&st.done, cudaEventDisableTiming));
+  } else {
+    RK_CUDA_CHECK(cudaEventSynchronize(st.done));  // the copy that last read this buffer is done
+  }
+  std::memcpy(st.host, src, bytes);
+  RK_CUDA_CHECK(cudaMemcpyAsync(dst, st.host, bytes, cudaMemcpyHostToDevice, stream_));
+  RK_CUDA_CHECK(cudaEventRecord(st.done, stream_));
+}
 
 cublasHandle_t DeviceContext::cublas() {
   std::lock_guard<std::mutex> lock(mu_);
