@@ -54,7 +54,7 @@ RTEST_R := options(testthat.progress.max_fails = 1e6); \
   cat(sprintf("rtest: %d passed, %d failed, %d skipped\n", passed, failed, skipped)); \
   if (failed > 0L) quit(save = "no", status = 1L)
 
-.PHONY: help deps bench-deps install document demo engine-test engine-test-cuda sanitize rtest test test-cpu-only check bench clean
+.PHONY: help deps bench-deps install document demo engine-test engine-test-cuda sanitize rtest test test-cpu-only check bench bench-gpu clean
 
 help:
 	@echo "rkeras $(VERSION) targets:"
@@ -68,7 +68,8 @@ help:
 	@echo "  make sanitize     engine tests under ASan + UBSan (build/sanitize)"
 	@echo "  make rtest        testthat on the installed package"
 	@echo "  make check        R CMD build + R CMD check --no-manual (build/check)"
-	@echo "  make bench        engine benchmarks, then rkeras vs PyTorch (bench/compare.sh)"
+	@echo "  make bench        engine benchmarks, then rkeras vs PyTorch (bench/compare.sh), then bench-gpu"
+	@echo "  make bench-gpu    GPU workloads vs PyTorch (bench/gpu.sh, bench/gpu.R); skipped without a GPU"
 	@echo "  make bench-deps   install the PyTorch peer for make bench (root; not part of deps)"
 	@echo "  make document     Rcpp::compileAttributes() + roxygen2::roxygenise()"
 	@echo "  make clean        remove build trees and compiled objects"
@@ -164,6 +165,7 @@ bench: deps bench-deps install
 	$(CMAKE) --build build/engine -j $(JOBS) --target benches
 	@found=0; for b in build/engine/bench_*; do \
 	  [ -x "$$b" ] || continue; found=1; \
+	  case "$$b" in *bench_gpu_bench) continue ;; esac; \
 	  echo "== $$b"; "$$b" || exit 1; \
 	done; \
 	[ "$$found" = 1 ] || echo "bench: no benchmarks in bench/ yet"
@@ -171,6 +173,20 @@ bench: deps bench-deps install
 	$(RSCRIPT) bench/gemm.R
 	@echo "== bench/compare.sh (rkeras vs PyTorch, $${THREADS:-2} threads; PyTorch scripts from $${RKERAS_TORCH_BENCH:-../shared/bench})"
 	RSCRIPT=$(RSCRIPT) sh bench/compare.sh
+	$(MAKE) --no-print-directory bench-gpu
+
+# The GPU workloads (MLP, convnet, ResNet-style CNN; rkeras vs PyTorch on the same GPU): the
+# engine-level bench/gpu.sh (CUDA build in build/gpu, CUDA tests, tables in build/gpu-bench) when
+# nvidia-smi sees a GPU, then the R-level bench/gpu.R (skips itself unless gpu_available()).
+bench-gpu:
+	@if nvidia-smi -L >/dev/null 2>&1; then \
+	  echo "== bench/gpu.sh (CUDA engine build, CUDA tests, rkeras vs PyTorch on the GPU)"; \
+	  JOBS=$(JOBS) bash bench/gpu.sh build/gpu-bench || exit 1; \
+	else \
+	  echo "== bench: no GPU: GPU workloads skipped (nvidia-smi finds no GPU)"; \
+	fi
+	@echo "== bench/gpu.R (the GPU workloads through the installed R package)"
+	$(RSCRIPT) bench/gpu.R
 
 clean:
 	rm -rf build $(PKG).Rcheck $(PKG)_*.tar.gz

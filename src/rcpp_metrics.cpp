@@ -38,7 +38,7 @@ SEXP method_of(SEXP obj, const char* name) {
 // A result from R (tensor or numeric) as host doubles.
 std::vector<double> doubles_from_r(SEXP res, const std::string& name) {
   if (is_tensor(res)) {
-    rk::Tensor t = rk::ops::cast(tensor_ref(res).detach(), rk::DType::Float64);
+    rk::Tensor t = rk::ops::to_device(rk::ops::cast(tensor_ref(res).detach(), rk::DType::Float64), rk::cpu_device());
     const double* d = t.data<double>();
     return std::vector<double>(d, d + t.numel());
   }

@@ -432,7 +432,8 @@ SEXP rk_graph_predict(SEXP graph, SEXP inputs, int batch_size) {
       ctx.extra_losses.clear();
       std::vector<rk::Tensor> outs = g->forward(batch, ctx);
       for (size_t o = 0; o < n_out; ++o) {
-        rk::Tensor t = outs[o];
+        // Outputs of a model on the GPU are read on the host, one batch at a time.
+        rk::Tensor t = rk::ops::to_device(outs[o], rk::cpu_device());
         if (t.rank() < 1 || t.size(0) != len)
           throw rk::ValueError("output " + std::to_string(o + 1) + " has shape " + t.shape().str() +
                                ", which does not keep the batch axis of a batch of " + std::to_string(len) + " rows");

@@ -166,6 +166,23 @@ class Backend {
   /// gx from the forward output y and upstream gy along `axis`.
   virtual void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, int axis, bool log) = 0;
 
+  // --- batch normalization ---------------------------------------------------------------
+  // x is a contiguous tensor viewed as [outer, C, inner] (channels-last: [N*H*W, C, 1]; channels-first:
+  // [N, C, H*W]); statistics are per channel over the outer and inner axes (m = outer * inner values).
+  // gamma, beta, mean, var, invstd are [C] in x's dtype; y, gy, gx have x's shape.
+  /// Training mode: mean = batch mean, var = biased batch variance, invstd = 1 / sqrt(var + eps),
+  /// y = (x - mean) * invstd * gamma + beta. eps >= 0.
+  virtual void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                                           Tensor& y, Tensor& mean, Tensor& var, Tensor& invstd) = 0;
+  /// Inference mode: y = (x - mean) / sqrt(var + eps) * gamma + beta with the given (moving) statistics.
+  virtual void batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                            const Tensor& mean, const Tensor& var, double eps, Tensor& y) = 0;
+  /// Gradients of the training-mode forward for upstream gy, from the saved mean and invstd:
+  /// gbeta = sum(gy), ggamma = sum(gy * xhat), gx = gamma * invstd * (gy - (gbeta + xhat * ggamma) / m),
+  /// xhat = (x - mean) * invstd. Undefined outputs are not wanted (a backend may compute them into scratch).
+  virtual void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma, const Tensor& mean,
+                                   const Tensor& invstd, double eps, Tensor& gx, Tensor& ggamma, Tensor& gbeta) = 0;
+
   // --- data movement -------------------------------------------------------------------
   /// out = x with axes permuted: out.shape[i] = x.shape[perm[i]].
   virtual void permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) = 0;

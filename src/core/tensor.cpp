@@ -19,6 +19,11 @@ void set_device_to_host_copy(DeviceType type, DeviceToHostCopy copy) {
   if (type == DeviceType::CUDA) g_to_host_cuda = copy;
 }
 
+void throw_host_access_error(Device device) {
+  throw Error("internal error: host access to a tensor on " + device.str() +
+              "; it must be copied to the CPU first (ops::to_device)");
+}
+
 double Tensor::item() const {
   if (numel() != 1) throw ShapeError("item() needs a tensor with one element, got shape " + shape().str());
   if (device().type != DeviceType::CPU) {

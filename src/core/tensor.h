@@ -13,6 +13,9 @@
 
 namespace rk {
 
+/// Throws Error: a host pointer was asked for a tensor living on `device` (an engine bug).
+[[noreturn]] void throw_host_access_error(Device device);
+
 namespace autograd { struct AutogradMeta; }
 
 /// State behind a Tensor handle. Handles copy cheaply and share this.
@@ -55,9 +58,12 @@ class Tensor {
   void* raw_data() const {
     return impl_->storage ? static_cast<char*>(impl_->storage->data()) + impl_->offset_bytes : nullptr;
   }
-  /// Typed pointer to the first element; throws TypeError if T does not match dtype().
+  /// Typed host pointer to the first element; throws TypeError if T does not match dtype() and
+  /// Error if the tensor is not on the CPU (device backends use raw_data()).
   template <typename T> T* data() const {
     if (dtype_of<T>::value != impl_->dtype) throw_dtype_error("data access", impl_->dtype, dtype_name(dtype_of<T>::value));
+    // Dereferencing a GPU pointer on the host would crash or read garbage: refuse it clearly.
+    if (impl_->storage && device().type != DeviceType::CPU) throw_host_access_error(device());
     return static_cast<T*>(raw_data());
   }
   /// The single value of a one-element tensor, as double (read back from the device if needed).

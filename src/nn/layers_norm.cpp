@@ -1,10 +1,10 @@
 // Normalization layers: BatchNormalization, LayerNormalization, GroupNormalization,
-// RMSNormalization and UnitNormalization, with Keras 3 semantics. Every forward is composed of ops (mean, square,
-// sqrt, reshape, ...), so autograd gives the backward. BatchNormalization's moving statistics
+// RMSNormalization and UnitNormalization, with Keras 3 semantics. BatchNormalization runs the fused
+// ops::batch_norm_* (cuDNN on CUDA); the others are composed of ops (mean, square, sqrt, reshape, ...),
+// so autograd gives their backward. BatchNormalization's moving statistics
 // are non-trainable weights; in training it reports their new values in Context::state_updates
 // (the caller writes them after the step) instead of changing them during the forward pass.
 #include <algorithm>
-#include <tuple>
 #include <string>
 #include <vector>
 
@@ -41,13 +41,6 @@ void check_feature_axis(const Layer& l, int ax, const PartialShape& s) {
   if (s[static_cast<size_t>(ax)] < 0)
     detail::layer_fail(l, "axis " + std::to_string(ax) + " of the input must have a defined size, got input shape " +
                               shape_str(s));
-}
-
-// [1, .., C, .., 1]: a per-feature vector shaped to broadcast along `ax` of a rank-`rank` tensor.
-std::vector<int64_t> broadcast_shape(int rank, int ax, int64_t c) {
-  std::vector<int64_t> b(static_cast<size_t>(rank), 1);
-  b[static_cast<size_t>(ax)] = c;
-  return b;
 }
 
 // 1 / sqrt(v + eps).
@@ -133,36 +126,30 @@ class BatchNormalization : public Layer {
       if (t.numel() != c)
         detail::input_fail(*this, 0, "expected axis " + std::to_string(ax) + " of input shape to have value " +
                                          std::to_string(t.numel()), s);
-    const std::vector<int64_t> bshape = broadcast_shape(x.rank(), ax, c);
-    auto per_feature = [&](const Tensor& t) { return ops::reshape(cast_like(t, x), bshape); };
     size_t k = 0;
-    Tensor gamma = scale_ ? per_feature(w[k++]) : Tensor();
-    Tensor beta = center_ ? per_feature(w[k++]) : Tensor();
+    Tensor gamma = scale_ ? cast_like(w[k++], x) : Tensor();
+    Tensor beta = center_ ? cast_like(w[k++], x) : Tensor();
     const int mm_index = static_cast<int>(k), mv_index = static_cast<int>(k + 1);
+    const Tensor& moving_mean = w[static_cast<size_t>(mm_index)];
+    const Tensor& moving_var = w[static_cast<size_t>(mv_index)];
 
-    Tensor mean, var;
     // Keras 3: a frozen layer (trainable = FALSE) normalizes with its moving statistics even in
     // training and leaves them alone (the usual fine-tuning setup).
-    if (ctx.training && trainable_) {
-      std::vector<int> axes;
-      for (int i = 0; i < x.rank(); ++i)
-        if (i != ax) axes.push_back(i);
-      std::tie(mean, var) = moments(x, axes);
-      // Keras 3: moving = moving * momentum + batch * (1 - momentum), with the biased batch
-      // variance (ops.moments). Computed off the tape; written by the caller after the step.
-      autograd::NoGradGuard ng;
-      auto update = [&](const Tensor& moving, const Tensor& batch) {
-        Tensor b = ops::reshape(cast_like(batch.detach(), moving), {c});
-        return ops::add(ops::multiply(moving.detach(), scalar_like(moving, momentum_)),
-                        ops::multiply(b, scalar_like(moving, 1.0 - momentum_)));
-      };
-      ctx.state_updates.emplace_back(mm_index, update(w[static_cast<size_t>(mm_index)], mean));
-      ctx.state_updates.emplace_back(mv_index, update(w[static_cast<size_t>(mv_index)], var));
-    } else {
-      mean = per_feature(w[static_cast<size_t>(mm_index)]);
-      var = per_feature(w[static_cast<size_t>(mv_index)]);
-    }
-    return {normalize(x, mean, var, gamma, beta, epsilon_)};
+    if (!(ctx.training && trainable_))
+      return {ops::batch_norm_inference(x, gamma, beta, cast_like(moving_mean, x), cast_like(moving_var, x), ax,
+                                        epsilon_)};
+    ops::BatchNormResult r = ops::batch_norm_training(x, gamma, beta, ax, epsilon_);
+    // Keras 3: moving = moving * momentum + batch * (1 - momentum), with the biased batch
+    // variance (ops.moments). Computed off the tape; written by the caller after the step.
+    autograd::NoGradGuard ng;
+    auto update = [&](const Tensor& moving, const Tensor& batch) {
+      Tensor b = ops::reshape(cast_like(batch, moving), {c});
+      return ops::add(ops::multiply(moving.detach(), scalar_like(moving, momentum_)),
+                      ops::multiply(b, scalar_like(moving, 1.0 - momentum_)));
+    };
+    ctx.state_updates.emplace_back(mm_index, update(moving_mean, r.mean));
+    ctx.state_updates.emplace_back(mv_index, update(moving_var, r.var));
+    return {r.y};
   }
 
  private:

@@ -95,7 +95,6 @@ void need_class_axis(const std::string& what, const Tensor& t, const Tensor& p) 
 }
 
 Tensor mean_last(const Tensor& x) { return x.rank() == 0 ? x : ops::mean(x, {-1}); }
-Tensor sum_last(const Tensor& x) { return x.rank() == 0 ? x : ops::sum(x, {-1}); }
 
 // Keras's hinge losses turn {0, 1} labels into {-1, 1} and leave other labels alone.
 Tensor hinge_labels(const Tensor& t) {

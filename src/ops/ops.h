@@ -174,6 +174,19 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
 Tensor image_transform(const Tensor& images, const Tensor& transforms, int64_t out_h, int64_t out_w,
                        Interpolation interp, FillMode fill, double fill_value = 0);
 
+// ---- batch normalization (ops/norm.cpp) -----------------------------------------------------
+/// Output of batch_norm_training: y (x's shape; gradients to x, gamma, beta) and the batch's
+/// per-channel mean and biased variance [C] (no gradient: they feed Keras's moving statistics).
+struct BatchNormResult {
+  Tensor y, mean, var;
+};
+/// Batch normalization with batch statistics over every axis but `axis` (the C channels):
+/// y = (x - mean) / sqrt(var + eps) * gamma + beta. gamma, beta: C values or undefined (1, 0).
+BatchNormResult batch_norm_training(const Tensor& x, const Tensor& gamma, const Tensor& beta, int axis, double eps);
+/// Batch normalization with given statistics (mean, var: C values, treated as constants), as above.
+Tensor batch_norm_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                            const Tensor& var, int axis, double eps);
+
 // ---- connectionist temporal classification (ops/ctc.cpp) ---------------------------------
 /// Per-sample CTC loss [B] (negative log-likelihood) of `target` [B, L] (class ids, int32 or integral
 /// floats) under `output` [B, T, C] logits (log-softmaxed here), as Keras 3's ops.ctc_loss: the label

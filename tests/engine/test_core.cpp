@@ -167,7 +167,44 @@ TEST(Tensor, EmptyViewDetachAndItem) {
   t.set_requires_grad(true);
   EXPECT_FALSE(t.detach().requires_grad());
   EXPECT_EQ(t.detach().raw_data(), t.raw_data());
-  EXPECT_THROW(Tensor::empty(Shape{1}, DType::Float32, Device{DeviceType::CUDA, 0}), UnsupportedError);
+  // Without a usable GPU (a CPU-only build, or no driver) a CUDA tensor is refused clearly; with
+  // one, the tensor lives there.
+  try {
+    Tensor g = Tensor::empty(Shape{1}, DType::Float32, Device{DeviceType::CUDA, 0});
+    EXPECT_EQ(g.device().str(), "cuda:0");
+  } catch (const UnsupportedError& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  }
+}
+
+// Memory from the CPU allocator that says it belongs to cuda:0, so that the host-access check can
+// be exercised on machines without a GPU.
+class FakeDeviceAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes) override { return cpu_allocator().allocate(nbytes); }
+  void deallocate(void* p, size_t nbytes) override { cpu_allocator().deallocate(p, nbytes); }
+  AllocatorStats stats() const override { return {}; }
+  void empty_cache() override {}
+  void reset_peak() override {}
+  Device device() const override { return Device{DeviceType::CUDA, 0}; }
+};
+
+TEST(Tensor, HostPointerToDeviceMemoryIsRefused) {
+  FakeDeviceAllocator fake;
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = Shape{4};
+  impl->storage = std::make_shared<Storage>(16, &fake);
+  Tensor t(impl);
+  EXPECT_EQ(t.device().str(), "cuda:0");
+  EXPECT_NE(t.raw_data(), nullptr);  // the device backends' own access stays open
+  try {
+    (void)t.data<float>();
+    ADD_FAILURE() << "data<float>() of a cuda:0 tensor did not throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "internal error: host access to a tensor on cuda:0; it must be copied to the CPU first (ops::to_device)");
+  }
+  EXPECT_THROW(t.data<double>(), TypeError);  // the dtype is checked first
 }
 
 TEST(Tensor, StorageReturnsToAllocator) {

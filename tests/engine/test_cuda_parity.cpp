@@ -9,7 +9,8 @@
 // 1e-5 rel (another summation order); GEMM 1e-4 abs + 1e-4 rel over k = 67 (TF32 is off by
 // default); cuDNN convolutions 1e-4 abs + 1e-4 rel; pooling and image transforms as elementwise; uniform and dropout draws are identical, normal draws within 1e-6 (libm vs CUDA
 // cos/sin/log); integer and bool results must be identical; float64 paths 1e-10 (cuDNN) to 1e-14
-// (elementwise); optimizer updates as elementwise (float64: 1e-12).
+// (elementwise); optimizer updates as elementwise (float64: 1e-12). The CudaParityCudnn tests at
+// the end (softmax, pooling, activations through cuDNN) state their own tolerances.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -899,6 +900,195 @@ TEST(CudaDevice, UnusableDeviceIsAClearError) {
   EXPECT_THROW(Tensor::empty(Shape({2}), DType::Float32, kGpu), UnsupportedError);
   EXPECT_THROW(backend_for(kGpu), UnsupportedError);
 #endif
+}
+
+
+// ------------------------------------------------------------------------------------------------
+// cuDNN routes (softmax, pooling, activations) and the kernels kept beside them, in float32 and
+// float64. Tolerances: float64 1e-10 abs + 1e-10 rel everywhere (cuDNN computes double data in
+// double, in its own order); float32 as above, except softmax rows of >= 1000 classes 1e-5 abs + 5e-5 rel (cuDNN
+// sums in float, the CPU in double) and cuDNN average pooling 1e-5 abs + 1e-5 rel (another
+// summation order).
+
+Tensor rnd_as(const Shape& s, DType dt, double lo, double hi, uint64_t seed) {
+  if (dt == DType::Float64) return rk::testing::rand(s, lo, hi, seed);
+  return rnd(s, lo, hi, seed);
+}
+
+// Pairwise distinct values in [lo, hi) in a scrambled order (i * 7919 mod n), so max-pool windows
+// have no ties: the CPU sends a tie's gradient to the first maximum, cuDNN to one of its choice.
+Tensor distinct(const Shape& s, DType dt, double lo, double hi) {
+  const int64_t n = s.numel();
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = lo + (hi - lo) * static_cast<double>((i * 7919) % n) / n;
+  Tensor t = Tensor::empty(s, dt);
+  cpu().copy(rk::testing::make(s, v), t);
+  return t;
+}
+
+struct Tol {
+  double atol, rtol;
+};
+Tol tol_for(DType dt, Tol f32) { return dt == DType::Float64 ? Tol{1e-10, 1e-10} : f32; }
+
+TEST(CudaParityCudnn, SoftmaxWideRowsAndFloat64ThroughCudnn) {
+  REQUIRE_GPU();
+  struct Case {
+    std::vector<int64_t> shape;
+    int axis;
+  };
+  // Narrow and wide last axes (1000 and 5000 classes), an inner axis, and a leading axis.
+  const std::vector<Case> cases = {{{4, 1000}, 1}, {{3, 5000}, 1}, {{5, 7, 6}, 1}, {{9, 4, 3}, 0}};
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (const Case& c : cases) {
+      const Shape s(c.shape);
+      const bool wide = s[c.axis] >= 1000;
+      const Tol tl = tol_for(dt, wide ? Tol{1e-5, 5e-5} : Tol{kRedAtol, kRedRtol});
+      Tensor x = rnd_as(s, dt, -6, 6, 31), up = rnd_as(s, dt, -1, 1, 32);
+      for (bool lg : {false, true}) {
+        const std::string name = std::string(lg ? "log_softmax " : "softmax ") + dtype_name(dt) + " " + s.str() +
+                                 " axis " + std::to_string(c.axis);
+        Tensor ry = Tensor::empty(s, dt), gy = Tensor::empty(s, dt, kGpu);
+        cpu().softmax(x, ry, c.axis, lg);
+        gpu().softmax(to_gpu(x), gy, c.axis, lg);
+        expect_close(ry, gy, tl.atol, tl.rtol, name);
+        Tensor rg = Tensor::empty(s, dt), gg = Tensor::empty(s, dt, kGpu);
+        cpu().softmax_backward(ry, up, rg, c.axis, lg);
+        gpu().softmax_backward(to_gpu(ry), to_gpu(up), gg, c.axis, lg);
+        expect_close(rg, gg, tl.atol, tl.rtol, name + " backward");
+      }
+    }
+}
+
+// The fused losses stay own kernels: one warp per row up to 1024 classes, one block per row above.
+TEST(CudaParityCudnn, FusedSoftmaxLossesWarpAndBlockPerRow) {
+  REQUIRE_GPU();
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (int64_t c : {int64_t(3), int64_t(1000), int64_t(1024), int64_t(1025), int64_t(5000)}) {
+      const int64_t rows = 37;  // not a multiple of the 8 rows a block of warps takes
+      const Shape s2({rows, c});
+      const Tol tl = tol_for(dt, Tol{kRedAtol, kRedRtol});
+      const std::string name = std::string(dtype_name(dt)) + " " + std::to_string(c) + " classes";
+      Tensor logits = rnd_as(s2, dt, -5, 5, 41), target = rnd_as(s2, dt, 0, 1, 42);
+      Tensor rl = Tensor::empty(Shape({rows}), dt), rp = Tensor::empty(s2, dt);
+      Tensor gl = Tensor::empty(Shape({rows}), dt, kGpu), gp = Tensor::empty(s2, dt, kGpu);
+      cpu().softmax_cross_entropy(logits, target, rl, rp);
+      gpu().softmax_cross_entropy(to_gpu(logits), to_gpu(target), gl, gp);
+      expect_close(rl, gl, tl.atol, tl.rtol, "softmax_cross_entropy loss " + name);
+      expect_close(rp, gp, tl.atol, tl.rtol, "softmax_cross_entropy probs " + name);
+      std::vector<double> lv;
+      for (int64_t i = 0; i < rows; ++i) lv.push_back(static_cast<double>((i * 131) % c));
+      Tensor labels = Tensor::empty(Shape({rows}), DType::Int32);
+      cpu().copy(rk::testing::make(Shape({rows}), lv), labels);
+      cpu().sparse_softmax_cross_entropy(logits, labels, rl, rp);
+      gpu().sparse_softmax_cross_entropy(to_gpu(logits), to_gpu(labels), gl, gp);
+      expect_close(rl, gl, tl.atol, tl.rtol, "sparse_softmax_cross_entropy loss " + name);
+      expect_close(rp, gp, tl.atol, tl.rtol, "sparse_softmax_cross_entropy probs " + name);
+    }
+}
+
+// Symmetric geometries go through cuDNN; "same" with an even window (pad only after, which adds
+// an output) stays the direct kernel. 1, 2 and 3 spatial axes, float32 and float64.
+TEST(CudaParityCudnn, PoolingCudnnAndDirectKernelPaths) {
+  REQUIRE_GPU();
+  struct Case {
+    const char* what;
+    int64_t win, stride, pb, pa;
+  };
+  const std::vector<Case> cases = {
+      {"cudnn: same, odd window", 3, 1, 1, 1},
+      {"cudnn: valid, stride 2 with a leftover input", 2, 2, 0, 0},
+      {"cudnn: stride > window (gaps without gradient)", 2, 3, 0, 0},
+      {"cudnn: overlapping windows", 3, 2, 1, 1},
+      {"direct kernel: same, even window", 2, 1, 0, 1},
+      {"direct kernel: same, even window, stride 2", 4, 2, 1, 2}};
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (int rank : {1, 2, 3})
+      for (const Case& c : cases) {
+        WindowGeometry p;
+        std::vector<int64_t> xs = {2}, ys = {2};
+        for (int i = 0; i < rank; ++i) {
+          const int64_t in = 7 - i;
+          p.window.push_back(c.win);
+          p.stride.push_back(c.stride);
+          p.dilation.push_back(1);
+          p.pad_before.push_back(c.pb);
+          p.pad_after.push_back(c.pa);
+          xs.push_back(in);
+          ys.push_back((in + c.pb + c.pa - c.win) / c.stride + 1);
+        }
+        xs.push_back(5);
+        ys.push_back(5);
+        Tensor x = distinct(Shape(xs), dt, -3, 3);
+        Tensor up = rnd_as(Shape(ys), dt, -1, 1, 52);
+        for (PoolMode mode : {PoolMode::Max, PoolMode::Avg}) {
+          const Tol tl = tol_for(dt, mode == PoolMode::Max ? Tol{kEwAtol, kEwRtol} : Tol{kRedAtol, kRedRtol});
+          const std::string name = std::string(mode == PoolMode::Max ? "max" : "avg") + " pool " + dtype_name(dt) +
+                                   " rank " + std::to_string(rank) + " " + c.what;
+          Tensor ry = Tensor::empty(Shape(ys), dt), gy = Tensor::empty(Shape(ys), dt, kGpu);
+          cpu().pool_forward(mode, x, ry, p);
+          gpu().pool_forward(mode, to_gpu(x), gy, p);
+          expect_close(ry, gy, tl.atol, tl.rtol, name);
+          Tensor rg = Tensor::empty(Shape(xs), dt), gg = Tensor::empty(Shape(xs), dt, kGpu);
+          gpu().fill(gg, 123.0);  // gx is overwritten, also where no window reaches
+          cpu().pool_backward(mode, x, ry, up, rg, p);
+          gpu().pool_backward(mode, to_gpu(x), to_gpu(ry), to_gpu(up), gg, p);
+          expect_close(rg, gg, tl.atol, tl.rtol, name + " backward");
+        }
+      }
+}
+
+// The activations routed to cuDNN, in float32 and float64, with the CPU's values at the edges:
+// relu keeps NaN and has gradient 0 at exactly 0; relu6 keeps NaN; elu with alpha 1 and 0.3.
+TEST(CudaParityCudnn, CudnnActivationsMatchTheCpu) {
+  REQUIRE_GPU();
+  struct Case {
+    UnaryOp op;
+    double a;
+    const char* name;
+  };
+  const std::vector<Case> cases = {{UnaryOp::Relu, 0, "relu"},       {UnaryOp::Sigmoid, 0, "sigmoid"},
+                                   {UnaryOp::Tanh, 0, "tanh"},       {UnaryOp::Elu, 1.0, "elu alpha 1"},
+                                   {UnaryOp::Elu, 0.3, "elu alpha 0.3"}, {UnaryOp::Relu6, 0, "relu6"},
+                                   {UnaryOp::Silu, 0, "silu"}};
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (const Case& c : cases) {
+      Tensor x = rnd_as(Shape({5, 41}), dt, -9, 9, 61);
+      const Tol tl = tol_for(dt, Tol{kEwAtol, kEwRtol});
+      UnaryParams p;
+      p.a = c.a;
+      const std::string name = std::string(c.name) + " " + dtype_name(dt);
+      Tensor ry = Tensor::empty(x.shape(), dt), gy = Tensor::empty(x.shape(), dt, kGpu);
+      cpu().unary(c.op, x, ry, p);
+      gpu().unary(c.op, to_gpu(x), gy, p);
+      expect_close(ry, gy, tl.atol, tl.rtol, name);
+      Tensor up = rnd_as(x.shape(), dt, -1, 1, 62);
+      Tensor rgx = Tensor::empty(x.shape(), dt), ggx = Tensor::empty(x.shape(), dt, kGpu);
+      cpu().unary_backward(c.op, x, ry, up, rgx, p);
+      gpu().unary_backward(c.op, to_gpu(x), to_gpu(ry), to_gpu(up), ggx, p);
+      expect_close(rgx, ggx, tl.atol, tl.rtol, name + " backward");
+    }
+  // relu: NaN stays NaN, gradient at exactly 0 is 0, as on the CPU; relu6 keeps NaN too.
+  const double nan = std::nan("");
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (UnaryOp op : {UnaryOp::Relu, UnaryOp::Relu6}) {
+      Tensor x = Tensor::empty(Shape({6}), dt), up = Tensor::empty(Shape({6}), dt);
+      cpu().copy(rk::testing::make(Shape({6}), {-1.5, 0.0, 2.5, nan, 7.0, -0.0}), x);
+      cpu().copy(rk::testing::make(Shape({6}), {1, 1, 1, 1, 1, 1}), up);
+      Tensor ry = Tensor::empty(x.shape(), dt), gy = Tensor::empty(x.shape(), dt, kGpu);
+      cpu().unary(op, x, ry, {});
+      gpu().unary(op, to_gpu(x), gy, {});
+      EXPECT_TRUE(std::isnan(values(to_cpu(gy))[3])) << "NaN through " << static_cast<int>(op);
+      expect_close(ry, gy, 0, 0, std::string("edge values ") + dtype_name(dt));
+      Tensor rgx = Tensor::empty(x.shape(), dt), ggx = Tensor::empty(x.shape(), dt, kGpu);
+      cpu().unary_backward(op, x, ry, up, rgx, {});
+      gpu().unary_backward(op, to_gpu(x), to_gpu(ry), to_gpu(up), ggx, {});
+      EXPECT_EQ(values(to_cpu(ggx))[1], 0.0) << "gradient at 0 of " << static_cast<int>(op);
+      // The gradient at NaN is 0 on the CPU (x > 0 is false); compare the non-NaN inputs exactly.
+      std::vector<double> r = values(rgx), g = values(to_cpu(ggx));
+      for (size_t i : {size_t(0), size_t(1), size_t(2), size_t(4), size_t(5)})
+        EXPECT_EQ(r[i], g[i]) << "gradient element " << i << " of " << static_cast<int>(op) << " " << dtype_name(dt);
+    }
 }
 
 }  // namespace

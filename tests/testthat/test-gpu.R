@@ -150,3 +150,29 @@ test_that("one epoch of a convnet gives the same weights on the GPU as on the CP
   }
   expect_backend_parity(build, x, y, "sparse_categorical_crossentropy", tol = 1e-4)
 })
+
+test_that("running out of GPU memory is a classed error with the allocator's figures, and the model survives", {
+  skip_if_not(gpu_available(), gpu_skip_reason())
+  old <- rk_config$backend_set
+  on.exit(restore_backend(old), add = TRUE)
+  config_set_backend("cuda")
+  set.seed(3)
+  # A batch of 1e5 rows through Dense(1e6) needs a 400 GB activation: more than any GPU has.
+  m <- keras_model_sequential(input_shape = 4) |> layer_dense(1e6) |> layer_dense(1)
+  m |> compile(optimizer = "sgd", loss = "mse")
+  x <- matrix(runif(1e5 * 4), ncol = 4)
+  y <- runif(1e5)
+  w0 <- get_weights(m)
+  small <- x[1:8, , drop = FALSE]
+  p0 <- predict(m, small, verbose = 0)
+  err <- expect_error(predict(m, x, batch_size = 1e5, verbose = 0), class = "rkeras_memory_error")
+  expect_match(conditionMessage(err), "out of memory on cuda:0: tried to allocate [0-9.]+ MiB", perl = TRUE)
+  expect_match(conditionMessage(err), "MiB in use by rkeras \\(peak [0-9.]+ MiB\\); the GPU has [0-9.]+ MiB free of",
+               perl = TRUE)
+  err <- expect_error(fit(m, x, y, batch_size = 1e5, epochs = 1, verbose = 0), class = "rkeras_memory_error")
+  # The failed step changed nothing, and the model still works on the GPU.
+  expect_identical(get_weights(m), w0)
+  expect_identical(predict(m, small, verbose = 0), p0)
+  gpu_empty_cache()
+  expect_lt(unname(gpu_memory_stats()[["current"]]), 1024^3)
+})

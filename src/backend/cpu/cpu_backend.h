@@ -55,6 +55,14 @@ class CpuBackend final : public Backend {
             const Tensor& a, int64_t stride_a, const Tensor& b, int64_t stride_b, double beta, Tensor& c,
             int64_t stride_c) override;
 
+  // norm.cpp
+  void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y,
+                                   Tensor& mean, Tensor& var, Tensor& invstd) override;
+  void batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                    const Tensor& var, double eps, Tensor& y) override;
+  void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma, const Tensor& mean,
+                           const Tensor& invstd, double eps, Tensor& gx, Tensor& ggamma, Tensor& gbeta) override;
+
   // movement.cpp
   void permute(const Tensor& x, const std::vector<int>& perm, Tensor& out) override;
   void copy_region(const Tensor& src, const std::vector<int64_t>& src_start, Tensor& dst,

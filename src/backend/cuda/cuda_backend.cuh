@@ -70,6 +70,14 @@ class CudaBackend final : public Backend {
   void conv_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvParams& p) override;
   void conv_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const ConvParams& p) override;
 
+  // norm.cu (cuDNN)
+  void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y,
+                                   Tensor& mean, Tensor& var, Tensor& invstd) override;
+  void batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                    const Tensor& var, double eps, Tensor& y) override;
+  void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma, const Tensor& mean,
+                           const Tensor& invstd, double eps, Tensor& gx, Tensor& ggamma, Tensor& gbeta) override;
+
   // image.cu
   void image_transform(const Tensor& images, const Tensor& transforms, Tensor& out, Interpolation interp,
                        FillMode fill, double fill_value) override;

@@ -1,10 +1,14 @@
 // CUDA elementwise kernels: host<->device copies and conversion, fill, broadcasting,
 // unary/binary/where. The formulas are those of backend/cpu/elementwise.cpp, element by element.
+// The float activations cuDNN has with the CPU's semantics (see cudnn_activation) run through
+// cudnnActivationForward/Backward; every other unary op is the kernel below.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
 #include "backend/cuda/cuda_backend.cuh"
+#include "backend/cuda/cudnn_desc.cuh"
 #include "backend/cuda/kernels.cuh"
 
 namespace rk::cuda {
@@ -320,6 +324,49 @@ void convert_on_device(const Tensor& src, Tensor& dst, cudaStream_t s) {
   });
 }
 
+// cuDNN activations with the CPU's formulas (NaN propagated, so relu and relu6 keep NaN as the
+// CPU does): relu (gradient 0 at 0, as the CPU's x > 0), sigmoid and tanh (gradients from y, as
+// the CPU), elu with coef = alpha, relu6 as a relu clipped at coef = 6, silu as swish with beta = 1.
+// Everything else (selu, gelu, leaky relu, ...) has no cuDNN mode or another formula.
+struct CudnnAct {
+  cudnnActivationMode_t mode;
+  double coef = 0;
+};
+bool cudnn_activation(UnaryOp op, const UnaryParams& p, CudnnAct* a) {
+  switch (op) {
+    case UnaryOp::Relu: *a = {CUDNN_ACTIVATION_RELU, 0}; return true;
+    case UnaryOp::Sigmoid: *a = {CUDNN_ACTIVATION_SIGMOID, 0}; return true;
+    case UnaryOp::Tanh: *a = {CUDNN_ACTIVATION_TANH, 0}; return true;
+    case UnaryOp::Elu: *a = {CUDNN_ACTIVATION_ELU, p.a}; return true;
+    case UnaryOp::Relu6: *a = {CUDNN_ACTIVATION_CLIPPED_RELU, 6}; return true;
+    case UnaryOp::Silu: *a = {CUDNN_ACTIVATION_SWISH, 0}; return true;
+    default: return false;
+  }
+}
+
+// Runs call(handle, activation desc, tensor desc, byte offset, scale) over x's n elements as flat
+// [rows, 1, 1, 1] tensors of at most kCudnnMaxElems elements. Returns false, having done nothing,
+// if cuDNN reports the first chunk as not supported (the caller's own kernel runs instead).
+template <typename F>
+bool run_cudnn_activation(DeviceContext& ctx, const CudnnAct& a, DType t, int64_t n, F&& call) {
+  const cudnnDataType_t dt = cudnn_float_type(t, "activation");
+  ActivationDesc ad;
+  RK_CUDNN_CHECK(cudnnSetActivationDescriptor(ad.d, a.mode, CUDNN_PROPAGATE_NAN, a.coef));
+  if (a.mode == CUDNN_ACTIVATION_SWISH) RK_CUDNN_CHECK(cudnnSetActivationDescriptorSwishBeta(ad.d, 1.0));
+  TensorDesc td;
+  cudnnHandle_t h = ctx.cudnn();
+  const CudnnScale sc;
+  for (int64_t i = 0; i < n; i += kCudnnMaxElems) {
+    const int64_t m = std::min(kCudnnMaxElems, n - i);
+    RK_CUDNN_CHECK(cudnnSetTensor4dDescriptor(td.d, CUDNN_TENSOR_NCHW, dt, static_cast<int>(m), 1, 1, 1));
+    const cudnnStatus_t st = call(h, ad.d, td.d, static_cast<size_t>(i) * dtype_size(t), sc);
+    if (st == CUDNN_STATUS_SUCCESS) continue;
+    if (i == 0 && cudnn_not_supported(st)) return false;
+    throw_cudnn_error(st, "cudnnActivationForward/Backward", __FILE__, __LINE__);
+  }
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------- methods
@@ -399,6 +446,15 @@ void CudaBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, const UnaryParam
     RK_CUDA_CHECK_LAUNCH();
     return;
   }
+  CudnnAct act;
+  if (is_floating(x.dtype()) && cudnn_activation(op, p, &act) &&
+      run_cudnn_activation(ctx(), act, x.dtype(), n,
+                           [&](cudnnHandle_t h, cudnnActivationDescriptor_t ad, cudnnTensorDescriptor_t td, size_t off,
+                               const CudnnScale& sc) {
+                             return cudnnActivationForward(h, ad, sc.one(x.dtype()), td, byte_ptr(x) + off,
+                                                           sc.zero(x.dtype()), td, byte_ptr(y) + off);
+                           }))
+    return;
   RK_DISPATCH_FLOAT(x.dtype(), "unary op", [&] {
     using T = scalar_t;
     unary_kernel<T><<<grid_for(n), kThreads, 0, s>>>(op, dptr<T>(x), dptr<T>(y), T(p.a), T(p.b), n);
@@ -410,6 +466,16 @@ void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, c
                                  const UnaryParams& p) {
   const int64_t n = x.numel();
   if (n == 0) return;
+  CudnnAct act;
+  if (is_floating(x.dtype()) && cudnn_activation(op, p, &act) &&
+      run_cudnn_activation(ctx(), act, x.dtype(), n,
+                           [&](cudnnHandle_t h, cudnnActivationDescriptor_t ad, cudnnTensorDescriptor_t td, size_t off,
+                               const CudnnScale& sc) {
+                             return cudnnActivationBackward(h, ad, sc.one(x.dtype()), td, byte_ptr(y) + off, td,
+                                                            byte_ptr(gy) + off, td, byte_ptr(x) + off,
+                                                            sc.zero(x.dtype()), td, byte_ptr(gx) + off);
+                           }))
+    return;
   cudaStream_t s = ctx().stream();
   RK_DISPATCH_FLOAT(x.dtype(), "unary op gradient", [&] {
     using T = scalar_t;

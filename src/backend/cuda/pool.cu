@@ -1,10 +1,19 @@
-// Max and average pooling over 1 to 3 spatial axes of channels-last data, as direct kernels (cuDNN
-// pads symmetrically only, while TF's "same" puts the odd pad after). Semantics of
+// Max and average pooling over 1 to 3 spatial axes of channels-last data, with the semantics of
 // backend/cpu/pool.cpp: padded positions never count, NaN propagates through Max, the gradient
 // of Max goes to the first maximum in row-major window order, Avg divides by the real elements.
+// cuDNN (CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING, NaN
+// propagated) runs every geometry it can express: cuDNN pads symmetrically, so the geometry must
+// give the same windows with pad_before on both sides (cuDNN's output extents equal y's). TF's
+// "same" padding with an even window puts an extra pad after that changes the output count
+// (e.g. window 2, stride 1); those run as the direct kernels below. Explicit padding would not
+// help: the padded elements would count as real ones in Avg.
+// Differences from the CPU: on ties in a Max window cuDNN picks its own element for the gradient
+// (the CPU the first one), and which element of a window holding NaN gets it is not documented.
 #include <string>
+#include <vector>
 
 #include "backend/cuda/cuda_backend.cuh"
+#include "backend/cuda/cudnn_desc.cuh"
 #include "backend/cuda/kernels.cuh"
 
 namespace rk::cuda {
@@ -104,31 +113,95 @@ __global__ void pool_backward_kernel(bool is_max, const T* x, const T* y, const 
   }
 }
 
+// The descriptors of one pooling call through cuDNN.
+struct CudnnPool {
+  TensorDesc x, y;
+  PoolDesc pool;
+  bool some_x_uncovered = false;  // some input element lies in no window (its gradient is 0)
+};
+
+// Fills c and returns true when cuDNN computes exactly the windows of p (see the file comment).
+bool cudnn_pool_setup(CudnnPool& c, PoolMode mode, const Shape& xs, const Shape& ys, const WindowGeometry& p,
+                      DType t) {
+  const int r = p.spatial_rank();
+  if (r < 1 || r > 3 || xs.numel() > kCudnnMaxElems || ys.numel() > kCudnnMaxElems) return false;
+  std::vector<int> win, pad, str;
+  if (r == 1) {  // the unit height axis
+    win.push_back(1);
+    pad.push_back(0);
+    str.push_back(1);
+  }
+  for (int i = 0; i < r; ++i) {
+    const size_t k = static_cast<size_t>(i);
+    // A pad as large as the window could leave a window with no real element (cuDNN rejects it).
+    if (p.pad_before[k] >= p.window[k]) return false;
+    win.push_back(static_cast<int>(p.window[k]));
+    pad.push_back(static_cast<int>(p.pad_before[k]));
+    str.push_back(static_cast<int>(p.stride[k]));
+    // Input past the last window, or between windows, gets no gradient.
+    const int64_t last_end = (ys[1 + i] - 1) * p.stride[k] - p.pad_before[k] + p.window[k];
+    if (p.stride[k] > p.window[k] || last_end < xs[1 + i]) c.some_x_uncovered = true;
+  }
+  const cudnnDataType_t dt = cudnn_float_type(t, "pool");
+  set_channels_last(c.x.d, xs, dt);
+  set_channels_last(c.y.d, ys, dt);
+  RK_CUDNN_CHECK(cudnnSetPoolingNdDescriptor(
+      c.pool.d, mode == PoolMode::Max ? CUDNN_POOLING_MAX_DETERMINISTIC : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING,
+      CUDNN_PROPAGATE_NAN, static_cast<int>(win.size()), win.data(), pad.data(), str.data()));
+  std::vector<int> od(win.size() + 2);
+  RK_CUDNN_CHECK(cudnnGetPoolingNdForwardOutputDim(c.pool.d, c.x.d, static_cast<int>(od.size()), od.data()));
+  return od == channels_last_dims(ys);
+}
+
 }  // namespace
 
 void CudaBackend::pool_forward(PoolMode mode, const Tensor& x, Tensor& y, const WindowGeometry& p) {
   const int64_t total = y.numel();
   if (total == 0) return;
+  DeviceContext& cx = ctx();
+  CudnnPool cp;
+  if (cudnn_pool_setup(cp, mode, x.shape(), y.shape(), p, x.dtype())) {
+    const CudnnScale sc;
+    const cudnnStatus_t st = cudnnPoolingForward(cx.cudnn(), cp.pool.d, sc.one(x.dtype()), cp.x.d, x.raw_data(),
+                                                 sc.zero(x.dtype()), cp.y.d, y.raw_data());
+    if (st == CUDNN_STATUS_SUCCESS) return;
+    if (!cudnn_not_supported(st)) throw_cudnn_error(st, "cudnnPoolingForward", __FILE__, __LINE__);
+  }
   const Geo3 g = make_geo(x, y, p);
-  cudaStream_t s = ctx().stream();
   RK_DISPATCH_FLOAT(x.dtype(), "pool", [&] {
     using T = scalar_t;
-    pool_forward_kernel<T><<<grid_for(total), kThreads, 0, s>>>(mode == PoolMode::Max, dptr<T>(x), dptr<T>(y), g, total);
+    pool_forward_kernel<T><<<grid_for(total), kThreads, 0, cx.stream()>>>(mode == PoolMode::Max, dptr<T>(x),
+                                                                          dptr<T>(y), g, total);
     RK_CUDA_CHECK_LAUNCH();
   });
 }
 
 void CudaBackend::pool_backward(PoolMode mode, const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx,
                                 const WindowGeometry& p) {
-  fill(gx, 0.0);  // gx is overwritten; windows then add into it
+  if (gx.numel() == 0) return;
   const int64_t total = y.numel();
-  if (total == 0) return;
+  if (total == 0) return fill(gx, 0.0);
+  DeviceContext& cx = ctx();
+  CudnnPool cp;
+  if (cudnn_pool_setup(cp, mode, x.shape(), y.shape(), p, x.dtype())) {
+    // Where some input lies in no window, gx starts at zero and cuDNN adds into it (beta = 1), so
+    // the result does not rest on cuDNN writing the elements no window reaches.
+    if (cp.some_x_uncovered) fill(gx, 0.0);
+    const CudnnScale sc;
+    const DType t = x.dtype();
+    const cudnnStatus_t st = cudnnPoolingBackward(cx.cudnn(), cp.pool.d, sc.one(t), cp.y.d, y.raw_data(), cp.y.d,
+                                                  gy.raw_data(), cp.x.d, x.raw_data(),
+                                                  cp.some_x_uncovered ? sc.one(t) : sc.zero(t), cp.x.d, gx.raw_data());
+    if (st == CUDNN_STATUS_SUCCESS) return;
+    if (!cudnn_not_supported(st)) throw_cudnn_error(st, "cudnnPoolingBackward", __FILE__, __LINE__);
+  }
+  fill(gx, 0.0);  // gx is overwritten; windows then add into it
   const Geo3 g = make_geo(x, y, p);
-  cudaStream_t s = ctx().stream();
   RK_DISPATCH_FLOAT(x.dtype(), "pool gradient", [&] {
     using T = scalar_t;
-    pool_backward_kernel<T><<<grid_for(total), kThreads, 0, s>>>(mode == PoolMode::Max, dptr<T>(x), dptr<T>(y),
-                                                                 dptr<T>(gy), dptr<T>(gx), g, total);
+    pool_backward_kernel<T><<<grid_for(total), kThreads, 0, cx.stream()>>>(mode == PoolMode::Max, dptr<T>(x),
+                                                                           dptr<T>(y), dptr<T>(gy), dptr<T>(gx), g,
+                                                                           total);
     RK_CUDA_CHECK_LAUNCH();
   });
 }

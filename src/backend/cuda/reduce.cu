@@ -1,12 +1,16 @@
 // CUDA reductions, arg-reductions, softmax and the fused losses, with the CPU backend's
 // semantics: double (int64 for integers) accumulators, NaN propagation, the first index wins.
 // Summation order differs from the CPU's, so sums agree to rounding, not bit for bit.
+// softmax / log_softmax and their gradients go through cuDNN (which accumulates in the data's
+// precision, float for float32); the fused cross-entropy losses stay own kernels, since cuDNN
+// has no fused softmax + loss and they keep the CPU's double accumulation.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "backend/cuda/cuda_backend.cuh"
+#include "backend/cuda/cudnn_desc.cuh"
 #include "backend/cuda/kernels.cuh"
 
 namespace rk::cuda {
@@ -216,81 +220,113 @@ __global__ void arg_reduce_kernel(bool is_max, const T* x, int32_t* out, int64_t
   }
 }
 
-// One thread per softmax row (outer, inner) along an axis of extent n.
-template <typename T>
-__global__ void softmax_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool lg) {
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < outer * inner;
-       t += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t base = (t / inner) * n * inner + t % inner;
-    T mx = T(-INFINITY);
-    for (int64_t i = 0; i < n; ++i) mx = fmax(mx, x[base + i * inner]);
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const T e = exp(x[base + i * inner] - mx);
-      if (!lg) y[base + i * inner] = e;
-      s += e;
-    }
-    if (lg) {
-      const T ls = static_cast<T>(log(s));
-      for (int64_t i = 0; i < n; ++i) y[base + i * inner] = (x[base + i * inner] - mx) - ls;
-    } else {
-      for (int64_t i = 0; i < n; ++i) y[base + i * inner] = static_cast<T>(y[base + i * inner] / s);
-    }
-  }
+// The fused losses run one warp per row when a row has at most kWarpRowMax classes and one block
+// per row beyond (1000-class rows would leave most of the GPU idle with a thread per row). The
+// partial results combine in a fixed order, so a row's result does not depend on the launch.
+constexpr int64_t kWarpRowMax = 1024;
+constexpr int kWarp = 32;
+
+struct SumOp {
+  template <typename A> __device__ A operator()(A a, A b) const { return a + b; }
+};
+// fmax skips NaN as the CPU's std::max(mx, x) does (a NaN logit still makes its row NaN via exp).
+struct MaxOp {
+  template <typename A> __device__ A operator()(A a, A b) const { return fmax(a, b); }
+};
+
+template <typename A, typename Op>
+__device__ A warp_all_reduce(A v, Op op) {
+  for (int o = kWarp / 2; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
 }
 
-template <typename T>
-__global__ void softmax_backward_kernel(const T* y, const T* gy, T* gx, int64_t outer, int64_t n, int64_t inner,
-                                        bool lg) {
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < outer * inner;
-       t += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t base = (t / inner) * n * inner + t % inner;
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t k = base + i * inner;
-      s += lg ? static_cast<double>(gy[k]) : static_cast<double>(gy[k]) * static_cast<double>(y[k]);
-    }
-    const T st = static_cast<T>(s);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t k = base + i * inner;
-      gx[k] = lg ? gy[k] - exp(y[k]) * st : y[k] * (gy[k] - st);
-    }
-  }
+// Every thread of the block gets the same result (the warps' partials combine in warp order);
+// sh holds one double per warp and may be reused by the next call.
+template <typename A, typename Op>
+__device__ A block_all_reduce(A v, Op op, double* sh) {
+  v = warp_all_reduce(v, op);
+  const int warp = static_cast<int>(threadIdx.x) / kWarp, nwarps = static_cast<int>(blockDim.x) / kWarp;
+  __syncthreads();  // the previous call's reads of sh are done
+  if (threadIdx.x % kWarp == 0) sh[warp] = static_cast<double>(v);
+  __syncthreads();
+  A r = static_cast<A>(sh[0]);
+  for (int w = 1; w < nwarps; ++w) r = op(r, static_cast<A>(sh[w]));
+  return r;
 }
 
-// Softmax of one row into p; returns max + log(sum exp).
-template <typename T>
-__device__ double softmax_row(const T* x, T* p, int64_t c) {
+// A row handled by a group of threads: one warp, or the whole block.
+template <bool kBlock>
+struct RowGroup {
+  double* sh;
+  __device__ int lane() const { return kBlock ? static_cast<int>(threadIdx.x) : static_cast<int>(threadIdx.x) % kWarp; }
+  __device__ int size() const { return kBlock ? static_cast<int>(blockDim.x) : kWarp; }
+  __device__ int64_t first_row() const {
+    return kBlock ? blockIdx.x : blockIdx.x * int64_t(blockDim.x / kWarp) + threadIdx.x / kWarp;
+  }
+  __device__ int64_t row_stride() const { return kBlock ? gridDim.x : int64_t(gridDim.x) * (blockDim.x / kWarp); }
+  template <typename A, typename Op> __device__ A all_reduce(A v, Op op) const {
+    if constexpr (kBlock) return block_all_reduce(v, op, sh);
+    else return warp_all_reduce(v, op);
+  }
+};
+
+// Softmax of row x[0, c) into p, as the CPU's softmax_row (max and exp in T, the sum in double);
+// returns max + log(sum exp) to every thread of the group.
+template <typename T, bool kBlock>
+__device__ double softmax_row(const RowGroup<kBlock>& g, const T* x, T* p, int64_t c) {
   T mx = T(-INFINITY);
-  for (int64_t i = 0; i < c; ++i) mx = fmax(mx, x[i]);
+  for (int64_t i = g.lane(); i < c; i += g.size()) mx = fmax(mx, x[i]);
+  mx = g.all_reduce(mx, MaxOp{});
   double s = 0;
-  for (int64_t i = 0; i < c; ++i) {
+  for (int64_t i = g.lane(); i < c; i += g.size()) {
     const T e = exp(x[i] - mx);
     p[i] = e;
     s += e;
   }
+  s = g.all_reduce(s, SumOp{});
   const T inv = static_cast<T>(1.0 / s);
-  for (int64_t i = 0; i < c; ++i) p[i] *= inv;
+  for (int64_t i = g.lane(); i < c; i += g.size()) p[i] *= inv;  // each thread rescales what it wrote
   return static_cast<double>(mx) + log(s);
 }
 
-template <typename T>
-__global__ void softmax_xent_kernel(const T* x, const T* t, T* p, T* l, int64_t rows, int64_t c) {
-  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < rows; r += int64_t(blockDim.x) * gridDim.x) {
-    const double lse = softmax_row(x + r * c, p + r * c, c);
-    double acc = 0;
-    for (int64_t i = 0; i < c; ++i)
-      if (t[r * c + i] != T(0)) acc += static_cast<double>(t[r * c + i]) * (lse - static_cast<double>(x[r * c + i]));
-    l[r] = static_cast<T>(acc);
+// Dense targets t (softmax_cross_entropy) or int32 labels lab (sparse): loss l[r], probs p.
+template <typename T, bool kBlock>
+__global__ void softmax_xent_kernel(const T* x, const T* t, const int32_t* lab, T* p, T* l, int64_t rows, int64_t c) {
+  __shared__ double sh[kThreads / kWarp];
+  const RowGroup<kBlock> g{sh};
+  // Every thread of a group walks the same rows, so the group's reductions stay converged.
+  for (int64_t r = g.first_row(); r < rows; r += g.row_stride()) {
+    const T* xr = x + r * c;
+    const double lse = softmax_row(g, xr, p + r * c, c);
+    double loss;
+    if (t) {
+      const T* tr = t + r * c;
+      double acc = 0;
+      // Zero targets are skipped so that a -inf logit with no target mass gives 0, not NaN.
+      for (int64_t i = g.lane(); i < c; i += g.size())
+        if (tr[i] != T(0)) acc += static_cast<double>(tr[i]) * (lse - static_cast<double>(xr[i]));
+      loss = g.all_reduce(acc, SumOp{});
+    } else {
+      loss = lse - static_cast<double>(xr[lab[r]]);
+    }
+    if (g.lane() == 0) l[r] = static_cast<T>(loss);
   }
 }
 
+// Launches softmax_xent_kernel with a warp or a block per row.
 template <typename T>
-__global__ void sparse_xent_kernel(const T* x, const int32_t* lab, T* p, T* l, int64_t rows, int64_t c) {
-  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < rows; r += int64_t(blockDim.x) * gridDim.x) {
-    const double lse = softmax_row(x + r * c, p + r * c, c);
-    l[r] = static_cast<T>(lse - static_cast<double>(x[r * c + lab[r]]));
+void launch_softmax_xent(const T* x, const T* t, const int32_t* lab, T* p, T* l, int64_t rows, int64_t c,
+                         cudaStream_t s) {
+  const int64_t cap = 65535LL * 16;
+  if (c <= kWarpRowMax) {
+    const int64_t rows_per_block = kThreads / kWarp;
+    const auto blocks = static_cast<unsigned>(std::min((rows + rows_per_block - 1) / rows_per_block, cap));
+    softmax_xent_kernel<T, false><<<blocks, kThreads, 0, s>>>(x, t, lab, p, l, rows, c);
+  } else {
+    softmax_xent_kernel<T, true><<<static_cast<unsigned>(std::min(rows, cap)), kThreads, 0, s>>>(x, t, lab, p, l,
+                                                                                                 rows, c);
   }
+  RK_CUDA_CHECK_LAUNCH();
 }
 
 template <typename T>
@@ -330,6 +366,28 @@ void check_float(const Tensor& t, const char* op) {
 void check_labels(const Tensor& labels, int64_t c, DeviceContext& ctx) {
   if (labels.dtype() != DType::Int32) throw_dtype_error("sparse_softmax_cross_entropy labels", labels.dtype(), "int32");
   check_indices(labels, c, "sparse_softmax_cross_entropy labels", ctx);
+}
+
+// Calls f(handle, scale, desc, byte offset) once per chunk of `outer` rows of the NCHW view
+// [outer, n, inner, 1] of a tensor of shape s along `axis`, each chunk small enough for cuDNN.
+template <typename F>
+void run_cudnn_softmax(DeviceContext& ctx, const Shape& s, int axis, DType t, const char* op, F&& f) {
+  const cudnnDataType_t dt = cudnn_float_type(t, op);
+  const AxisView v = axis_view(s, axis);
+  const int64_t slab = v.n * v.inner;
+  if (slab > kCudnnMaxElems)
+    throw UnsupportedError(std::string(op) + " over a slab of " + std::to_string(slab) +
+                           " elements (axis and the axes after it) on the CUDA backend: cuDNN takes at most 2^31-1");
+  const int64_t chunk = kCudnnMaxElems / slab;
+  cudnnHandle_t h = ctx.cudnn();
+  const CudnnScale sc;
+  TensorDesc d;
+  for (int64_t o = 0; o < v.outer; o += chunk) {
+    const int64_t rows = std::min(chunk, v.outer - o);
+    RK_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d.d, CUDNN_TENSOR_NCHW, dt, static_cast<int>(rows),
+                                              static_cast<int>(v.n), static_cast<int>(v.inner), 1));
+    f(h, sc, d.d, static_cast<size_t>(o * slab) * dtype_size(t));
+  }
 }
 
 }  // namespace
@@ -427,27 +485,30 @@ void CudaBackend::arg_reduce(ArgReduceOp op, const Tensor& x, int axis, Tensor& 
   });
 }
 
+// Softmax through cuDNN: x viewed as an NCHW tensor [outer, n, inner, 1] with the softmax over C
+// (CUDNN_SOFTMAX_MODE_CHANNEL), ACCURATE (max subtracted) or LOG, float32 and float64. cuDNN's
+// dims are int, so `outer` is split into calls of at most kCudnnMaxElems elements each.
 void CudaBackend::softmax(const Tensor& x, Tensor& y, int axis, bool log) {
-  const AxisView v = axis_view(x.shape(), axis);
   if (x.numel() == 0) return;
-  cudaStream_t s = ctx().stream();
-  RK_DISPATCH_FLOAT(x.dtype(), log ? "log_softmax" : "softmax", [&] {
-    using T = scalar_t;
-    softmax_kernel<T><<<grid_for(v.outer * v.inner), kThreads, 0, s>>>(dptr<T>(x), dptr<T>(y), v.outer, v.n, v.inner, log);
-    RK_CUDA_CHECK_LAUNCH();
-  });
+  run_cudnn_softmax(ctx(), x.shape(), axis, x.dtype(), log ? "log_softmax" : "softmax",
+                    [&](cudnnHandle_t h, const CudnnScale& sc, cudnnTensorDescriptor_t d, size_t off) {
+                      RK_CUDNN_CHECK(cudnnSoftmaxForward(h, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
+                                                         CUDNN_SOFTMAX_MODE_CHANNEL, sc.one(x.dtype()), d,
+                                                         byte_ptr(x) + off, sc.zero(x.dtype()), d, byte_ptr(y) + off));
+                    });
 }
 
+// cuDNN's backward is the CPU's formula: softmax gx = y * (gy - sum(gy * y)); log_softmax (y the
+// log-probabilities) gx = gy - exp(y) * sum(gy).
 void CudaBackend::softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, int axis, bool log) {
-  const AxisView v = axis_view(y.shape(), axis);
   if (y.numel() == 0) return;
-  cudaStream_t s = ctx().stream();
-  RK_DISPATCH_FLOAT(y.dtype(), "softmax_backward", [&] {
-    using T = scalar_t;
-    softmax_backward_kernel<T><<<grid_for(v.outer * v.inner), kThreads, 0, s>>>(dptr<T>(y), dptr<T>(gy), dptr<T>(gx),
-                                                                                 v.outer, v.n, v.inner, log);
-    RK_CUDA_CHECK_LAUNCH();
-  });
+  run_cudnn_softmax(ctx(), y.shape(), axis, y.dtype(), "softmax_backward",
+                    [&](cudnnHandle_t h, const CudnnScale& sc, cudnnTensorDescriptor_t d, size_t off) {
+                      RK_CUDNN_CHECK(cudnnSoftmaxBackward(h, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
+                                                          CUDNN_SOFTMAX_MODE_CHANNEL, sc.one(y.dtype()), d,
+                                                          byte_ptr(y) + off, d, byte_ptr(gy) + off,
+                                                          sc.zero(y.dtype()), d, byte_ptr(gx) + off));
+                    });
 }
 
 void CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& target, Tensor& loss, Tensor& probs) {
@@ -455,12 +516,11 @@ void CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& targ
   const int64_t c = logits.rank() ? logits.size(-1) : 1;
   const int64_t rows = c ? logits.numel() / c : loss.numel();
   if (rows == 0) return;
+  if (c == 0) return fill(loss, 0.0);  // an empty sum, as the CPU
   cudaStream_t s = ctx().stream();
   RK_DISPATCH_FLOAT(logits.dtype(), "softmax_cross_entropy", [&] {
     using T = scalar_t;
-    softmax_xent_kernel<T><<<grid_for(rows), kThreads, 0, s>>>(dptr<T>(logits), dptr<T>(target), dptr<T>(probs),
-                                                               dptr<T>(loss), rows, c);
-    RK_CUDA_CHECK_LAUNCH();
+    launch_softmax_xent<T>(dptr<T>(logits), dptr<T>(target), nullptr, dptr<T>(probs), dptr<T>(loss), rows, c, s);
   });
 }
 
@@ -474,9 +534,8 @@ void CudaBackend::sparse_softmax_cross_entropy(const Tensor& logits, const Tenso
   if (rows == 0) return;
   RK_DISPATCH_FLOAT(logits.dtype(), "sparse_softmax_cross_entropy", [&] {
     using T = scalar_t;
-    sparse_xent_kernel<T><<<grid_for(rows), kThreads, 0, cx.stream()>>>(dptr<T>(logits), dptr<int32_t>(labels),
-                                                                        dptr<T>(probs), dptr<T>(loss), rows, c);
-    RK_CUDA_CHECK_LAUNCH();
+    launch_softmax_xent<T>(dptr<T>(logits), nullptr, dptr<int32_t>(labels), dptr<T>(probs), dptr<T>(loss), rows, c,
+                           cx.stream());
   });
 }
 
