@@ -369,6 +369,80 @@ TEST(CudaParity, BroadcastingLayoutsFloat64AndIntegerDtypes) {
   expect_close(rc, gc, 1e-13, 1e-13, "float64 batched gemm");
 }
 
+// The float64 kernels of the remaining families: softmax (+ backward), the fused losses, pooling,
+// scatter_add, image transforms and where.
+TEST(CudaParity, Float64SoftmaxLossesPoolingScatterImage) {
+  REQUIRE_GPU();
+  const DType f64 = DType::Float64;
+  Tensor x = rk::testing::rand(Shape({5, 7, 3}), -4, 4, 131), up = rk::testing::rand(Shape({5, 7, 3}), -1, 1, 132);
+  for (bool lg : {false, true}) {
+    Tensor ry = Tensor::empty(x.shape(), f64), gy = Tensor::empty(x.shape(), f64, kGpu);
+    cpu().softmax(x, ry, 1, lg);
+    gpu().softmax(to_gpu(x), gy, 1, lg);
+    expect_close(ry, gy, 1e-13, 1e-13, lg ? "float64 log_softmax" : "float64 softmax");
+    Tensor rg = Tensor::empty(x.shape(), f64), gg = Tensor::empty(x.shape(), f64, kGpu);
+    cpu().softmax_backward(ry, up, rg, 1, lg);
+    gpu().softmax_backward(to_gpu(ry), to_gpu(up), gg, 1, lg);
+    expect_close(rg, gg, 1e-13, 1e-13, lg ? "float64 log_softmax backward" : "float64 softmax backward");
+  }
+  const Shape s2({9, 6});
+  Tensor logits = rk::testing::rand(s2, -3, 3, 133), target = rk::testing::rand(s2, 0, 1, 134);
+  Tensor rl = Tensor::empty(Shape({9}), f64), rp = Tensor::empty(s2, f64);
+  Tensor gl = Tensor::empty(Shape({9}), f64, kGpu), gp = Tensor::empty(s2, f64, kGpu);
+  cpu().softmax_cross_entropy(logits, target, rl, rp);
+  gpu().softmax_cross_entropy(to_gpu(logits), to_gpu(target), gl, gp);
+  expect_close(rl, gl, 1e-13, 1e-13, "float64 softmax_cross_entropy");
+  Tensor labels = Tensor::empty(Shape({9}), DType::Int32);
+  cpu().copy(rk::testing::make(Shape({9}), {0, 5, 2, 2, 4, 1, 3, 0, 5}), labels);
+  cpu().sparse_softmax_cross_entropy(logits, labels, rl, rp);
+  gpu().sparse_softmax_cross_entropy(to_gpu(logits), to_gpu(labels), gl, gp);
+  expect_close(rl, gl, 1e-13, 1e-13, "float64 sparse_softmax_cross_entropy");
+  expect_close(rp, gp, 1e-13, 1e-13, "float64 sparse_softmax_cross_entropy probs");
+  Tensor gloss = rk::testing::rand(Shape({9}), -1, 1, 135);
+  Tensor rgl = Tensor::empty(s2, f64), ggl = Tensor::empty(s2, f64, kGpu);
+  cpu().sparse_softmax_cross_entropy_backward(rp, labels, gloss, rgl);
+  gpu().sparse_softmax_cross_entropy_backward(to_gpu(rp), to_gpu(labels), to_gpu(gloss), ggl);
+  expect_close(rgl, ggl, 1e-13, 1e-13, "float64 sparse_softmax_cross_entropy backward");
+  Tensor rb = Tensor::empty(s2, f64), gb = Tensor::empty(s2, f64, kGpu);
+  cpu().sigmoid_binary_cross_entropy(logits, target, rb);
+  gpu().sigmoid_binary_cross_entropy(to_gpu(logits), to_gpu(target), gb);
+  expect_close(rb, gb, 1e-14, 1e-13, "float64 sigmoid_binary_cross_entropy");
+  // 2x2 max/avg pooling, stride 2, TF "same" on an odd extent (pad after).
+  WindowGeometry wg;
+  wg.window = {2, 2};
+  wg.stride = {2, 2};
+  wg.dilation = {1, 1};
+  wg.pad_before = {0, 0};
+  wg.pad_after = {1, 0};
+  Tensor px = rk::testing::rand(Shape({2, 5, 4, 3}), -2, 2, 136), pup = rk::testing::rand(Shape({2, 3, 2, 3}), -1, 1, 137);
+  for (PoolMode mode : {PoolMode::Max, PoolMode::Avg}) {
+    Tensor ry = Tensor::empty(Shape({2, 3, 2, 3}), f64), gy = Tensor::empty(Shape({2, 3, 2, 3}), f64, kGpu);
+    cpu().pool_forward(mode, px, ry, wg);
+    gpu().pool_forward(mode, to_gpu(px), gy, wg);
+    expect_close(ry, gy, 1e-14, 1e-14, "float64 pool");
+    Tensor rg = Tensor::empty(px.shape(), f64), gg = Tensor::empty(px.shape(), f64, kGpu);
+    cpu().pool_backward(mode, px, ry, pup, rg, wg);
+    gpu().pool_backward(mode, to_gpu(px), to_gpu(ry), to_gpu(pup), gg, wg);
+    expect_close(rg, gg, 1e-14, 1e-14, "float64 pool backward");
+  }
+  Tensor idx = Tensor::empty(Shape({4}), DType::Int32);
+  cpu().copy(rk::testing::make(Shape({4}), {1, 1, 0, 2}), idx);
+  Tensor g = rk::testing::rand(Shape({4, 3}), -1, 1, 138);
+  Tensor rs = Tensor::empty(Shape({3, 3}), f64), gs = Tensor::empty(Shape({3, 3}), f64, kGpu);
+  cpu().fill(rs, 0.5);
+  gpu().fill(gs, 0.5);
+  cpu().scatter_add(g, idx, 0, rs);
+  gpu().scatter_add(to_gpu(g), to_gpu(idx), 0, gs);
+  expect_close(rs, gs, 1e-14, 1e-14, "float64 scatter_add");
+  Tensor images = rk::testing::rand(Shape({1, 6, 5, 2}), 0, 1, 139);
+  Tensor transforms = Tensor::empty(Shape({1, 8}));
+  cpu().copy(rk::testing::make(Shape({1, 8}), {0.9, -0.3, 1.25, 0.3, 0.9, -0.75, 0, 0}), transforms);
+  Tensor ri = Tensor::empty(Shape({1, 6, 5, 2}), f64), gi = Tensor::empty(Shape({1, 6, 5, 2}), f64, kGpu);
+  cpu().image_transform(images, transforms, ri, Interpolation::Bilinear, FillMode::Reflect, 0);
+  gpu().image_transform(to_gpu(images), to_gpu(transforms), gi, Interpolation::Bilinear, FillMode::Reflect, 0);
+  expect_close(ri, gi, 1e-12, 1e-12, "float64 image_transform");
+}
+
 TEST(CudaParity, SoftmaxForwardBackwardAndFusedLosses) {
   REQUIRE_GPU();
   Tensor x = rnd(Shape({6, 10, 3}), -5, 5);
@@ -700,6 +774,38 @@ TEST(CudaParity, ConvolutionThroughCudnnForwardAndBackward) {
     expect_close(rgx64, ggx64, 1e-10, 1e-10, name + " float64 backward gx");
     expect_close(rgw64, ggw64, 1e-10, 1e-10, name + " float64 backward gw");
   }
+}
+
+// With benchmarking on, algorithms are timed (cudnnFind*AlgorithmEx) once per problem; whichever
+// wins, the results must still match the CPU (TF32 stays off, so no tensor-op shortcuts).
+TEST(CudaParity, ConvolutionWithTimedAlgorithmChoice) {
+  REQUIRE_GPU();
+#if RKERAS_HAVE_CUDA
+  cuda::set_cudnn_benchmark(true);
+  ConvParams p;
+  p.window = {3, 3};
+  p.stride = {1, 1};
+  p.dilation = {1, 1};
+  p.pad_before = {1, 1};
+  p.pad_after = {1, 1};
+  const Shape xs({8, 12, 12, 16}), ws({3, 3, 16, 32}), ys({8, 12, 12, 32});
+  Tensor x = rnd(xs, -1, 1, 121), w = rnd(ws, -1, 1, 122), b = rnd(Shape({32}), -1, 1, 123), up = rnd(ys, -1, 1, 124);
+  for (int rep = 0; rep < 2; ++rep) {  // the second round uses the cached choice
+    Tensor ry = Tensor::empty(ys), gy = Tensor::empty(ys, DType::Float32, kGpu);
+    cpu().conv_forward(x, w, b, ry, p, true);
+    gpu().conv_forward(to_gpu(x), to_gpu(w), to_gpu(b), gy, p, true);
+    expect_close(ry, gy, 1e-4, 1e-4, "timed conv forward");
+    Tensor rgx = Tensor::empty(xs), rgw = Tensor::empty(ws), rgb = Tensor::empty(Shape({32}));
+    Tensor ggx = Tensor::empty(xs, DType::Float32, kGpu), ggw = Tensor::empty(ws, DType::Float32, kGpu);
+    Tensor ggb = Tensor::empty(Shape({32}), DType::Float32, kGpu);
+    cpu().conv_backward(x, w, ry, up, rgx, rgw, rgb, p, true);
+    gpu().conv_backward(to_gpu(x), to_gpu(w), to_gpu(ry), to_gpu(up), ggx, ggw, ggb, p, true);
+    expect_close(rgx, ggx, 1e-4, 1e-4, "timed conv backward data");
+    expect_close(rgw, ggw, 1e-3, 1e-4, "timed conv backward filter");  // sums over 8*12*12 positions
+    expect_close(rgb, ggb, 1e-4, 1e-4, "timed conv bias gradient");
+  }
+  cuda::set_cudnn_benchmark(false);
+#endif
 }
 
 TEST(CudaParity, ImageTransformAllFillModesAndInterpolations) {

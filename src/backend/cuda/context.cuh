@@ -31,8 +31,23 @@ class DeviceContext {
   void activate() const;
   /// Waits until every queued operation of the device finished (and reports its errors).
   void synchronize() const;
+  /// Queues a copy of `bytes` from pageable host memory `src` to device memory `dst` on stream();
+  /// `src` may be reused as soon as this returns. Copies of at most kStageBytes go through pinned
+  /// staging buffers: cudart's copy from pageable memory first waits for the stream to drain,
+  /// which for the small per-step uploads (batch indices, scalars) meant a hidden synchronisation.
+  void upload(void* dst, const void* src, size_t bytes);
+
+  static constexpr size_t kStageBytes = size_t(1) << 20;
 
  private:
+  // A pinned host buffer and the event marking the end of the last copy that read it.
+  struct Stage {
+    void* host = nullptr;
+    cudaEvent_t done = nullptr;
+  };
+  static constexpr int kStages = 4;
+  Stage stages_[kStages];
+  int next_stage_ = 0;
   int index_;
   cudaStream_t stream_ = nullptr;
   int multiprocessors_ = 1;

@@ -2,8 +2,9 @@
 // (NDHWC) tensors, the Keras kernel [*window, Cin/g, Cout] permuted to cuDNN's KRSC filter layout.
 // cuDNN pads symmetrically only: an asymmetric pad (TF "same" puts the odd one after) pads x
 // explicitly first. One spatial axis runs as 2D with height 1. TF32 follows config (off by default).
-// Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7), chosen once per problem and
-// cached; workspaces come from the caching allocator.
+// Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7) or, with cudnn_benchmark() on,
+// from timing them (cudnnFind*AlgorithmEx), chosen once per problem and cached; workspaces come
+// from the caching allocator.
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -81,7 +82,7 @@ void setup(ConvSetup& c, const Shape& xs, const Shape& ws, const Shape& ys, cons
   key += " " + xin.str() + " " + ws.str() + " " + ys.str();
   for (size_t i = 0; i < pad.size(); ++i)
     key += " " + std::to_string(pad[i]) + "/" + std::to_string(stride[i]) + "/" + std::to_string(dil[i]);
-  c.key = key + " g" + std::to_string(p.groups);
+  c.key = key + " g" + std::to_string(p.groups) + (cudnn_benchmark() ? " timed" : " heuristic");
 }
 
 // The algorithm, math type and workspace chosen for one problem of one direction.
@@ -105,8 +106,32 @@ Tensor workspace(size_t bytes, Device d) {
   return bytes ? Tensor::empty(Shape({static_cast<int64_t>(bytes)}), DType::Bool, d) : Tensor();
 }
 
-// Picks the first algorithm in cuDNN's heuristic order (cudnnGet*Algorithm_v7) that succeeds,
-// runs under the allowed math type, has a workspace size and is not in `rejected`: get(perf, n)
+// Scratch for timing algorithms (cudnnFind*AlgorithmEx, which blocks until its runs finished):
+// half the device's free memory, at most 1 GiB, straight from cudaMalloc and freed right after, so
+// a one-off gigabyte does not stay in the allocator's cache. Algorithms needing more are reported
+// as failed and skipped; bytes is 0 when nothing could be had.
+struct FindScratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+  FindScratch() {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
+    for (bytes = std::min<size_t>(free_b / 2, size_t(1) << 30); bytes >= (size_t(1) << 20); bytes /= 2) {
+      if (cudaMalloc(&p, bytes) == cudaSuccess) return;
+      cudaGetLastError();
+      p = nullptr;
+    }
+    bytes = 0;
+  }
+  ~FindScratch() {
+    if (p) cudaFree(p);
+  }
+  FindScratch(const FindScratch&) = delete;
+  FindScratch& operator=(const FindScratch&) = delete;
+};
+
+// Picks the first algorithm in cuDNN's order (heuristic, or measured time when benchmarking) that
+// succeeds, runs under the allowed math type, has a workspace size and is not in `rejected`: get(perf, n)
 // fills perf with up to n candidates and returns the count; ws(algo, &bytes) asks the workspace of
 // one with the descriptor's math type set; what() describes the operands for the error. Leaves
 // the chosen math type set on c.conv.
@@ -226,7 +251,14 @@ void CudaBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor& b
       "conv_forward", s, device(),
       [&](cudnnConvolutionFwdAlgoPerf_t* perf, int req) {
         int n = 0;
-        RK_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, s.x.d, s.w.d, s.conv.d, s.y.d, req, &n, perf));
+        if (cudnn_benchmark()) {  // y is this call's output: the timing runs may write it
+          FindScratch scratch;
+          RK_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, s.x.d, xin.raw_data(), s.w.d, wk.raw_data(), s.conv.d,
+                                                                s.y.d, y.raw_data(), req, &n, perf,
+                                                                scratch.p, scratch.bytes));
+        } else {
+          RK_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, s.x.d, s.w.d, s.conv.d, s.y.d, req, &n, perf));
+        }
         return n;
       },
       [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
@@ -266,7 +298,14 @@ void CudaBackend::conv_backward_data(const Tensor& gy, const Tensor& w, Tensor& 
       "conv_backward_data", s, device(),
       [&](cudnnConvolutionBwdDataAlgoPerf_t* perf, int req) {
         int n = 0;
-        RK_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, s.w.d, s.y.d, s.conv.d, s.x.d, req, &n, perf));
+        if (cudnn_benchmark()) {
+          FindScratch scratch;
+          RK_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, s.w.d, wk.raw_data(), s.y.d, gy.raw_data(),
+                                                                     s.conv.d, s.x.d, gxin.raw_data(), req, &n, perf,
+                                                                     scratch.p, scratch.bytes));
+        } else {
+          RK_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, s.w.d, s.y.d, s.conv.d, s.x.d, req, &n, perf));
+        }
         return n;
       },
       [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
@@ -308,7 +347,14 @@ void CudaBackend::conv_backward_filter(const Tensor& x, const Tensor& gy, Tensor
       "conv_backward_filter", s, device(),
       [&](cudnnConvolutionBwdFilterAlgoPerf_t* perf, int req) {
         int n = 0;
-        RK_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, s.x.d, s.y.d, s.conv.d, s.w.d, req, &n, perf));
+        if (cudnn_benchmark()) {
+          FindScratch scratch;
+          RK_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, s.x.d, xin.raw_data(), s.y.d, gy.raw_data(),
+                                                                       s.conv.d, s.w.d, gwk.raw_data(), req, &n, perf,
+                                                                       scratch.p, scratch.bytes));
+        } else {
+          RK_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, s.x.d, s.y.d, s.conv.d, s.w.d, req, &n, perf));
+        }
         return n;
       },
       [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {

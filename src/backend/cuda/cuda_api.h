@@ -61,4 +61,11 @@ bool allow_tf32();
 /// Switches TF32 GEMMs on or off for every device.
 void set_allow_tf32(bool on);
 
+/// Whether each new convolution problem (shapes, parameters, direction) times cuDNN's algorithms
+/// once (cudnnFind*AlgorithmEx, like torch.backends.cudnn.benchmark) instead of taking the first
+/// usable one of its heuristic (cudnnGet*Algorithm_v7). Default false.
+bool cudnn_benchmark();
+/// Switches benchmarked algorithm choice on or off (problems already seen keep their choice).
+void set_cudnn_benchmark(bool on);
+
 }  // namespace rk::cuda

@@ -378,6 +378,7 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
   DeviceContext& c = ctx();
   if (src.dtype() == dst.dtype()) {
     if (src.raw_data() == dst.raw_data()) return;
+    if (!src_dev) return c.upload(dst.raw_data(), src.raw_data(), src.nbytes());
     RK_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), src.nbytes(), cudaMemcpyDefault, c.stream()));
     // The host reads what it copied back as soon as copy() returns.
     if (!dst_dev) c.synchronize();
@@ -386,7 +387,7 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
   if (src_dev && dst_dev) return convert_on_device(src, dst, c.stream());
   if (!src_dev) {  // host -> device: upload as is, convert on the device
     Tensor tmp = Tensor::empty(src.shape(), src.dtype(), device());
-    RK_CUDA_CHECK(cudaMemcpyAsync(tmp.raw_data(), src.raw_data(), src.nbytes(), cudaMemcpyHostToDevice, c.stream()));
+    c.upload(tmp.raw_data(), src.raw_data(), src.nbytes());
     convert_on_device(tmp, dst, c.stream());
     return;
   }

@@ -112,7 +112,7 @@ void check_indices(const Tensor& idx, int64_t n, const char* op, DeviceContext& 
   if (m == 0) return;
   Tensor bad = Tensor::empty(Shape({1}), DType::Float64, idx.device());  // 8 bytes for the position
   unsigned long long pos = static_cast<unsigned long long>(m);
-  RK_CUDA_CHECK(cudaMemcpyAsync(bad.raw_data(), &pos, sizeof pos, cudaMemcpyHostToDevice, ctx.stream()));
+  ctx.upload(bad.raw_data(), &pos, sizeof pos);
   first_bad_index_kernel<<<grid_for(m), kThreads, 0, ctx.stream()>>>(dptr<int32_t>(idx), m, n,
                                                                      static_cast<unsigned long long*>(bad.raw_data()));
   RK_CUDA_CHECK_LAUNCH();

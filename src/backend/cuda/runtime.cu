@@ -2,6 +2,7 @@
 // Nothing runs at load time: cudart loads the driver lazily, so the package loads on machines
 // without a GPU or driver, and the first query below reports why CUDA is unusable.
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@ std::string where(const char* what, const char* file, int line) {
 }
 
 std::atomic<bool> g_tf32{false};
+std::atomic<bool> g_cudnn_benchmark{false};
 
 // Per-device objects, created on first use and kept for the life of the process: R may
 // finalise tensors after static destructors ran, so they are never destroyed.
@@ -134,6 +136,9 @@ void set_allow_tf32(bool on) {
   g_tf32.store(on);
 }
 
+bool cudnn_benchmark() { return g_cudnn_benchmark.load(); }
+void set_cudnn_benchmark(bool on) { g_cudnn_benchmark.store(on); }
+
 // ------------------------------------------------------------------------------- contexts
 DeviceContext::DeviceContext(int index) : index_(index) {
   RK_CUDA_CHECK(cudaSetDevice(index));
@@ -146,6 +151,26 @@ DeviceContext::DeviceContext(int index) : index_(index) {
 void DeviceContext::activate() const { RK_CUDA_CHECK(cudaSetDevice(index_)); }
 
 void DeviceContext::synchronize() const { RK_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void DeviceContext::upload(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (bytes > kStageBytes) {  // large uploads (whole data sets, weights) stay direct
+    RK_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Stage& st = stages_[next_stage_];
+  next_stage_ = (next_stage_ + 1) % kStages;
+  if (!st.host) {
+    RK_CUDA_CHECK(cudaMallocHost(&st.host, kStageBytes));
+    RK_CUDA_CHECK(cudaEventCreateWithFlags(&st.done, cudaEventDisableTiming));
+  } else {
+    RK_CUDA_CHECK(cudaEventSynchronize(st.done));  // the copy that last read this buffer is done
+  }
+  std::memcpy(st.host, src, bytes);
+  RK_CUDA_CHECK(cudaMemcpyAsync(dst, st.host, bytes, cudaMemcpyHostToDevice, stream_));
+  RK_CUDA_CHECK(cudaEventRecord(st.done, stream_));
+}
 
 cublasHandle_t DeviceContext::cublas() {
   std::lock_guard<std::mutex> lock(mu_);
