@@ -139,20 +139,19 @@ class StepReporter {
     // Ctrl-C: checked at most every 50 ms (the check itself costs about a microsecond).
     if (std::chrono::duration<double>(now - last_check_).count() >= 0.05 || last) {
       last_check_ = now;
-      if (user_interrupted()) {
-        interrupted = true;
-        return false;
-      }
+      // The step that just ended still gets its batch-end call (callbacks see every completed
+      // step); the loop stops after it.
+      if (user_interrupted()) interrupted = true;
     }
-    if (Rf_isNull(fn_)) return true;
-    bool force = last;
+    if (Rf_isNull(fn_)) return !interrupted;
+    bool force = last || interrupted;
     if (!nonfinite_seen_ && !logs.empty() && !std::isfinite(logs[0].value)) force = nonfinite_seen_ = true;
     if (!force && every_ > 0 && std::chrono::duration<double>(now - last_cb_).count() < every_) return true;
     last_cb_ = now;
     Rcpp::Function f(fn_);
     SEXP res = pass_more_ ? f(Rcpp::wrap(static_cast<int>(step)), logs_to_r(logs), Rcpp::wrap(more))
                           : f(Rcpp::wrap(static_cast<int>(step)), logs_to_r(logs));
-    return Rf_asLogical(res) == TRUE;
+    return !interrupted && Rf_asLogical(res) == TRUE;
   }
   bool interrupted = false;
 
