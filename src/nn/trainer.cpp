@@ -136,7 +136,7 @@ namespace {
 
 struct StepValues {
   Tensor total;                        ///< scalar, differentiable in training
-  std::vector<double> output_losses;   ///< unweighted per-output losses (NaN where none)
+  std::vector<Tensor> output_losses;   ///< unweighted per-output scalar losses (undefined where none)
   std::vector<std::function<void()>> metric_commits;  ///< prepared metric updates, applied after the step
 };
 
@@ -152,17 +152,15 @@ static StepValues compute_step(const Graph& g, const std::vector<LossSpec>& loss
   if (ys.size() != outs.size())
     throw ValueError("the model has " + std::to_string(outs.size()) + " output(s) but " + std::to_string(ys.size()) +
                      " target(s) were given");
-  sv.output_losses.assign(outs.size(), std::nan(""));
+  sv.output_losses.assign(outs.size(), Tensor());
   for (size_t i = 0; i < outs.size(); ++i) {
     if (losses[i].kind.empty()) continue;
     Tensor per_sample = loss_per_sample(losses[i], ys[i], outs[i]);
     Tensor v = reduce_loss(per_sample, sample_weight, losses[i].attrs.str("reduction", "sum_over_batch_size"),
                            loss_output_mask(losses[i].kind, per_sample));
     if (v.rank() != 0) v = ops::sum(v);  // reduction "none": the trainer needs one number
-    {
-      autograd::NoGradGuard ng;
-      sv.output_losses[i] = v.item();
-    }
+    // Read on the host only after the step is queued (accumulate()): on a GPU each read waits for it.
+    sv.output_losses[i] = v.detach();
     if (losses[i].weight != 1.0) v = ops::multiply(v, ops::scalar(losses[i].weight, v.dtype(), v.device()));
     sv.total = add_loss(sv.total, v);
   }
@@ -189,17 +187,20 @@ static StepValues compute_step(const Graph& g, const std::vector<LossSpec>& loss
 
 // Trackers: the loss is a mean weighted by batch size (Keras's loss tracker), per-output losses
 // likewise; the metrics apply their prepared updates.
-static void accumulate(const StepValues& sv, double loss_value, int64_t n, std::vector<double>& sums,
-                       std::vector<double>& counts) {
-  const double dn = static_cast<double>(n);
-  sums[0] += loss_value * dn;
-  counts[0] += dn;
-  for (size_t i = 0; i < sv.output_losses.size(); ++i)
-    if (!std::isnan(sv.output_losses[i])) {
-      sums[1 + i] += sv.output_losses[i] * dn;
-      counts[1 + i] += dn;
-    }
+static void accumulate(const StepValues& sv, int64_t n, std::vector<double>& sums, std::vector<double>& counts) {
   autograd::NoGradGuard ng;
+  const double dn = static_cast<double>(n);
+  const double total = sv.total.item();
+  sums[0] += total * dn;
+  counts[0] += dn;
+  for (size_t i = 0; i < sv.output_losses.size(); ++i) {
+    const Tensor& v = sv.output_losses[i];
+    if (!v.defined()) continue;
+    // A single unweighted loss is the total itself: no second read from the device.
+    const bool is_total = v.raw_data() == sv.total.raw_data() && v.dtype() == sv.total.dtype();
+    sums[1 + i] += (is_total ? total : v.item()) * dn;
+    counts[1 + i] += dn;
+  }
   for (const auto& commit : sv.metric_commits) commit();
 }
 
@@ -229,12 +230,6 @@ void Trainer::train_step(const std::vector<Tensor>& xs, const std::vector<Tensor
     for (int i : tidx) grads.push_back(autograd::grad(g.weights[static_cast<size_t>(i)]));
     ctx.extra_losses.clear();  // the tape ends here; only the (detached) state updates outlive it
   }
-  double loss_value;
-  {
-    autograd::NoGradGuard ng;
-    loss_value = sv.total.item();
-  }
-
   // Updates: optimizer (checks everything before changing anything), constraints, layer state.
   if (!tidx.empty()) {
     std::vector<Tensor> params;
@@ -248,7 +243,8 @@ void Trainer::train_step(const std::vector<Tensor>& xs, const std::vector<Tensor
     if (is_trainable(g, i)) optim::apply_constraint(c, g.weights[static_cast<size_t>(i)]);
   apply_state_updates(ctx, g.weights);
 
-  accumulate(sv, loss_value, n, sums_, counts_);
+  // The loss is read only now, with the whole step queued (one wait per step on a GPU).
+  accumulate(sv, n, sums_, counts_);
 }
 
 void Trainer::test_step(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, const Tensor& sample_weight) {
@@ -259,7 +255,7 @@ void Trainer::test_step(const std::vector<Tensor>& xs, const std::vector<Tensor>
   ctx.training = false;
   std::vector<Tensor> outs = g.forward(xs, ctx);
   StepValues sv = compute_step(g, losses_, metrics_, metric_states_, regularizers_, outs, ys, sample_weight, ctx);
-  accumulate(sv, sv.total.item(), n, sums_, counts_);
+  accumulate(sv, n, sums_, counts_);
 }
 
 std::vector<Tensor> Trainer::predict_step(const std::vector<Tensor>& xs) const {
