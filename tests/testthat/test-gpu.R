@@ -343,3 +343,20 @@ test_that("data too big for the (fake) GPU's free memory stay on the host and go
   # Each epoch sends every batch: twice the data in all (the uploaded-once path would send it once).
   expect_gte(rk_fake_gpu_transfers(reset = TRUE)[["h2d_bytes"]], 2 * 4 * length(x))
 })
+
+test_that("with a usable GPU and no request for the CPU, the default device follows config_backend() as at load", {
+  local_fake_gpu()
+  rk_config$backend_set <- NULL
+  old_env <- Sys.getenv("KERAS_BACKEND", NA)
+  on.exit(if (is.na(old_env)) Sys.unsetenv("KERAS_BACKEND") else Sys.setenv(KERAS_BACKEND = old_env), add = TRUE)
+  rk_set_default_device("cpu")
+  # What .onLoad does when rk_cuda_available(). A Python backend name means "best available".
+  Sys.setenv(KERAS_BACKEND = "tensorflow")
+  rkeras:::rk_sync_default_device()
+  expect_identical(config_backend(), "cuda")
+  expect_identical(rk_default_device(), "cuda:0")
+  Sys.setenv(KERAS_BACKEND = "cpu")
+  rkeras:::rk_sync_default_device()
+  expect_identical(config_backend(), "cpu")
+  expect_identical(rk_default_device(), "cpu")
+})
