@@ -46,17 +46,7 @@ invisible(gc())
 data_load_s <- hires() - t0
 rss_after_data <- proc_status("VmRSS")
 
-model <- keras_model_sequential(input_shape = c(28, 28, 1)) |>
-  layer_conv_2d(32, c(3, 3), activation = "relu") |>
-  layer_max_pooling_2d(c(2, 2)) |>
-  layer_conv_2d(64, c(3, 3), activation = "relu") |>
-  layer_max_pooling_2d(c(2, 2)) |>
-  layer_flatten() |>
-  layer_dropout(0.5) |>
-  layer_dense(10)
-model |> compile(optimizer = optimizer_adam(learning_rate = 1e-3, epsilon = 1e-7),
-                 loss = loss_sparse_categorical_crossentropy(from_logits = TRUE),
-                 metrics = "accuracy")
+model <- compile_bench(mnist_convnet(), metrics = "accuracy")
 params <- count_params(model)
 
 epoch_times <- numeric(0)
@@ -80,8 +70,7 @@ nb_epoch <- ceiling(nrow(x_train) / BATCH)
 # drop the (smaller) last batch of each epoch and the warm-up batches
 full <- batch_times[-(seq_len(epochs) * nb_epoch)]
 bt <- full[-seq_len(WARMUP)]
-nchunk <- length(bt) %/% CHUNK
-chunks <- vapply(seq_len(nchunk), function(i) sum(bt[((i - 1L) * CHUNK + 1L):(i * CHUNK)]), numeric(1))
+chunks <- chunk_times(bt, CHUNK)
 sps <- stats3(CHUNK * BATCH / chunks)
 
 xt <- rk_tensor(x_test, dtype = "float32")

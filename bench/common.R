@@ -1,6 +1,7 @@
-# Helpers shared by the R benchmark scripts (bench/mlp.R, bench/cnn.R): command-line options, /proc
-# memory figures, the median/min/max summary train_torch.py prints, and one inference pass.
-# Sourced by those scripts from their own folder.
+# Helpers shared by the R benchmark scripts (bench/mlp.R, bench/cnn.R, bench/gpu.R): command-line
+# options, /proc memory figures, the benchmark models and their optimizer, the median/min/max summary
+# train_torch.py prints over chunks of batches, and one inference pass. Sourced by those scripts from
+# their own folder.
 
 bench_args <- commandArgs(trailingOnly = TRUE)
 
@@ -24,6 +25,41 @@ stats3 <- function(x) {
 }
 
 hires <- function() as.numeric(Sys.time())
+
+# Summed times of each whole chunk of `chunk` consecutive batch times (a partial last chunk dropped).
+chunk_times <- function(batch_times, chunk) {
+  n <- length(batch_times) %/% chunk
+  vapply(seq_len(n), function(i) sum(batch_times[((i - 1L) * chunk + 1L):(i * chunk)]), numeric(1))
+}
+
+# The MLP 784-256-128-10 (logits) of train_torch.py --models mlp and bench/workloads.h.
+mnist_mlp <- function() {
+  keras_model_sequential(input_shape = 784) |>
+    layer_dense(256, activation = "relu") |>
+    layer_dense(128, activation = "relu") |>
+    layer_dense(10)
+}
+
+# The Keras mnist_convnet (logits) of train_torch.py --models cnn and bench/workloads.h: Conv2D(32,
+# 3x3, relu) - MaxPool(2) - Conv2D(64, 3x3, relu) - MaxPool(2) - Flatten - Dropout(0.5) - Dense(10).
+mnist_convnet <- function() {
+  keras_model_sequential(input_shape = c(28, 28, 1)) |>
+    layer_conv_2d(32, c(3, 3), activation = "relu") |>
+    layer_max_pooling_2d(c(2, 2)) |>
+    layer_conv_2d(64, c(3, 3), activation = "relu") |>
+    layer_max_pooling_2d(c(2, 2)) |>
+    layer_flatten() |>
+    layer_dropout(0.5) |>
+    layer_dense(10)
+}
+
+# Compiles `model` as every benchmark trains: Adam lr 1e-3 eps 1e-7 (torch's defaults), softmax
+# cross-entropy on logits; `...` goes to compile() (e.g. metrics). Returns the model.
+compile_bench <- function(model, ...) {
+  model |> compile(optimizer = optimizer_adam(learning_rate = 1e-3, epsilon = 1e-7),
+                   loss = loss_sparse_categorical_crossentropy(from_logits = TRUE), ...)
+  model
+}
 
 # Samples per second of one predict() over `data` (n samples) at batch 1000.
 infer_pass <- function(model, data, n) {

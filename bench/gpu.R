@@ -40,24 +40,6 @@ if (on_cpu) {
 }
 set.seed(0)
 
-build_mlp <- function() {
-  keras_model_sequential(input_shape = 784) |>
-    layer_dense(256, activation = "relu") |>
-    layer_dense(128, activation = "relu") |>
-    layer_dense(10)
-}
-
-build_convnet <- function() {
-  keras_model_sequential(input_shape = c(28, 28, 1)) |>
-    layer_conv_2d(32, c(3, 3), activation = "relu") |>
-    layer_max_pooling_2d(c(2, 2)) |>
-    layer_conv_2d(64, c(3, 3), activation = "relu") |>
-    layer_max_pooling_2d(c(2, 2)) |>
-    layer_flatten() |>
-    layer_dropout(0.5) |>
-    layer_dense(10)
-}
-
 build_resnet <- function() {
   conv_bn <- function(x, filters, kernel, strides = 1) {
     x |>
@@ -82,8 +64,8 @@ build_resnet <- function() {
 }
 
 workloads <- list(
-  list(model = "mlp", build = build_mlp, shape = 784L, batches = c(128L, 256L, 1024L)),
-  list(model = "convnet", build = build_convnet, shape = c(28L, 28L, 1L), batches = c(128L, 256L, 1024L)),
+  list(model = "mlp", build = mnist_mlp, shape = 784L, batches = c(128L, 256L, 1024L)),
+  list(model = "convnet", build = mnist_convnet, shape = c(28L, 28L, 1L), batches = c(128L, 256L, 1024L)),
   list(model = "resnet", build = build_resnet, shape = c(32L, 32L, 3L), batches = 256L)
 )
 
@@ -92,9 +74,7 @@ run <- function(w, batch) {
   n <- batch * n_batches
   x <- rk_tensor(array(runif(n * prod(w$shape)), c(n, w$shape)), dtype = "float32")
   y <- rk_tensor(array(sample(0:9, n, replace = TRUE), n), dtype = "int32")
-  model <- w$build()
-  model |> compile(optimizer = optimizer_adam(learning_rate = 1e-3, epsilon = 1e-7),
-                   loss = loss_sparse_categorical_crossentropy(from_logits = TRUE))
+  model <- compile_bench(w$build())
   batch_times <- numeric(0)
   tb <- 0
   cb <- callback_lambda(
@@ -107,10 +87,9 @@ run <- function(w, batch) {
   )
   hist <- fit(model, x, y, batch_size = batch, epochs = 1, verbose = 0, callbacks = list(cb))
   bt <- batch_times[-seq_len(WARMUP)]
-  nchunk <- length(bt) %/% CHUNK
-  ch <- vapply(seq_len(nchunk), function(i) sum(bt[((i - 1L) * CHUNK + 1L):(i * CHUNK)]), numeric(1))
+  ch <- chunk_times(bt, CHUNK)
   s <- stats3(CHUNK * batch / ch)
-  list(model = w$model, batch = batch, params = count_params(model), chunks = nchunk,
+  list(model = w$model, batch = batch, params = count_params(model), chunks = length(ch),
        med = s[["med"]], min = s[["min"]], max = s[["max"]], loss = hist$metrics$loss[1L])
 }
 

@@ -59,14 +59,7 @@ hwm_reset <- tryCatch({
 }, error = function(e) FALSE, warning = function(w) FALSE)
 
 build <- function() {
-  model <- keras_model_sequential(input_shape = 784) |>
-    layer_dense(256, activation = "relu") |>
-    layer_dense(128, activation = "relu") |>
-    layer_dense(10)
-  model |> compile(optimizer = optimizer_adam(learning_rate = 1e-3, epsilon = 1e-7),
-                   loss = loss_sparse_categorical_crossentropy(from_logits = TRUE),
-                   metrics = "accuracy")
-  model
+  compile_bench(mnist_mlp(), metrics = "accuracy")
 }
 
 # ---- main run: one fit() of 5 epochs with the test set as validation data (test accuracy after
@@ -111,8 +104,7 @@ nb_epoch <- ceiling(nrow(x_train) / BATCH)
 # drop the (smaller) last batch of each epoch, as the chunks of full batches in torch mostly are
 full <- batch_times[-(seq_len(timing_epochs) * nb_epoch)]
 bt <- full[-seq_len(WARMUP)]
-nchunk <- length(bt) %/% CHUNK
-chunks <- vapply(seq_len(nchunk), function(i) sum(bt[((i - 1L) * CHUNK + 1L):(i * CHUNK)]), numeric(1))
+chunks <- chunk_times(bt, CHUNK)
 sps <- stats3(CHUNK * BATCH / chunks)
 ep <- stats3(epoch_times)
 inf <- stats3(infer)

@@ -11,11 +11,7 @@
 namespace {
 
 using namespace rk;
-using rk::testing::expect_values;
-using rk::testing::gradcheck;
-using rk::testing::make;
-using rk::testing::rand;
-using rk::testing::values;
+using rk::testing::expect_values, rk::testing::gradcheck, rk::testing::make, rk::testing::rand, rk::testing::values;
 
 // -log of the total probability of all paths over `frames` frames (softmax of logits [T, C],
 // row-major) that collapse (merge repeats, then drop blanks) to `label`. Enumerates C^T paths.

@@ -18,54 +18,16 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
 #include "core/allocator.h"
-#include "test_util.h"
-
-#if RKERAS_HAVE_CUDA
-#include "backend/cuda/cuda_api.h"
-#endif
+#include "cuda_test_util.h"
 
 namespace rk {
 namespace {
 
-using rk::testing::values;
+using rk::testing::cpu, rk::testing::gpu, rk::testing::kGpu, rk::testing::rnd, rk::testing::to_cpu,
+    rk::testing::to_gpu, rk::testing::values;
 
-const Device kGpu{DeviceType::CUDA, 0};
-
-// Skips the calling test unless a CUDA device is usable, giving the reason.
-#if RKERAS_HAVE_CUDA
-#define REQUIRE_GPU()                                                                   \
-  do {                                                                                  \
-    const cuda::Availability& a = cuda::availability();                                 \
-    if (a.device_count == 0) GTEST_SKIP() << "no usable CUDA device: " << a.reason;     \
-  } while (0)
-#else
-#define REQUIRE_GPU() GTEST_SKIP() << "this build has no CUDA backend (configure with -DRKERAS_CUDA=ON)"
-#endif
-
-Backend& cpu() { return backend_for(cpu_device()); }
-Backend& gpu() { return backend_for(kGpu); }
-
-Tensor to_gpu(const Tensor& t) {
-  Tensor d = Tensor::empty(t.shape(), t.dtype(), kGpu);
-  gpu().copy(t, d);
-  return d;
-}
-Tensor to_cpu(const Tensor& d) {
-  Tensor h = Tensor::empty(d.shape(), d.dtype(), cpu_device());
-  gpu().copy(d, h);
-  return h;
-}
 Tensor empty_like_on(const Tensor& t, Device dev, DType dt) { return Tensor::empty(t.shape(), dt, dev); }
-
-// Random float32 tensor in [lo, hi).
-Tensor rnd(const Shape& s, double lo = -2, double hi = 2, uint64_t seed = 7) {
-  Tensor t64 = rk::testing::rand(s, lo, hi, seed);
-  Tensor t = Tensor::empty(s, DType::Float32);
-  cpu().copy(t64, t);
-  return t;
-}
 
 void expect_close(const Tensor& ref, const Tensor& gpu_result, double atol, double rtol, const std::string& what) {
   const Tensor got = to_cpu(gpu_result);
@@ -910,11 +872,6 @@ TEST(CudaDevice, UnusableDeviceIsAClearError) {
 // sums in float, the CPU in double) and cuDNN average pooling 1e-5 abs + 1e-5 rel (another
 // summation order).
 
-Tensor rnd_as(const Shape& s, DType dt, double lo, double hi, uint64_t seed) {
-  if (dt == DType::Float64) return rk::testing::rand(s, lo, hi, seed);
-  return rnd(s, lo, hi, seed);
-}
-
 // Pairwise distinct values in [lo, hi) in a scrambled order (i * 7919 mod n), so max-pool windows
 // have no ties: the CPU sends a tie's gradient to the first maximum, cuDNN to one of its choice.
 Tensor distinct(const Shape& s, DType dt, double lo, double hi) {
@@ -944,7 +901,7 @@ TEST(CudaParityCudnn, SoftmaxWideRowsAndFloat64ThroughCudnn) {
       const Shape s(c.shape);
       const bool wide = s[c.axis] >= 1000;
       const Tol tl = tol_for(dt, wide ? Tol{1e-5, 5e-5} : Tol{kRedAtol, kRedRtol});
-      Tensor x = rnd_as(s, dt, -6, 6, 31), up = rnd_as(s, dt, -1, 1, 32);
+      Tensor x = rnd(s, dt, -6, 6, 31), up = rnd(s, dt, -1, 1, 32);
       for (bool lg : {false, true}) {
         const std::string name = std::string(lg ? "log_softmax " : "softmax ") + dtype_name(dt) + " " + s.str() +
                                  " axis " + std::to_string(c.axis);
@@ -969,7 +926,7 @@ TEST(CudaParityCudnn, FusedSoftmaxLossesWarpAndBlockPerRow) {
       const Shape s2({rows, c});
       const Tol tl = tol_for(dt, Tol{kRedAtol, kRedRtol});
       const std::string name = std::string(dtype_name(dt)) + " " + std::to_string(c) + " classes";
-      Tensor logits = rnd_as(s2, dt, -5, 5, 41), target = rnd_as(s2, dt, 0, 1, 42);
+      Tensor logits = rnd(s2, dt, -5, 5, 41), target = rnd(s2, dt, 0, 1, 42);
       Tensor rl = Tensor::empty(Shape({rows}), dt), rp = Tensor::empty(s2, dt);
       Tensor gl = Tensor::empty(Shape({rows}), dt, kGpu), gp = Tensor::empty(s2, dt, kGpu);
       cpu().softmax_cross_entropy(logits, target, rl, rp);
@@ -1020,7 +977,7 @@ TEST(CudaParityCudnn, PoolingCudnnAndDirectKernelPaths) {
         xs.push_back(5);
         ys.push_back(5);
         Tensor x = distinct(Shape(xs), dt, -3, 3);
-        Tensor up = rnd_as(Shape(ys), dt, -1, 1, 52);
+        Tensor up = rnd(Shape(ys), dt, -1, 1, 52);
         for (PoolMode mode : {PoolMode::Max, PoolMode::Avg}) {
           const Tol tl = tol_for(dt, mode == PoolMode::Max ? Tol{kEwAtol, kEwRtol} : Tol{kRedAtol, kRedRtol});
           const std::string name = std::string(mode == PoolMode::Max ? "max" : "avg") + " pool " + dtype_name(dt) +
@@ -1053,7 +1010,7 @@ TEST(CudaParityCudnn, CudnnActivationsMatchTheCpu) {
                                    {UnaryOp::Silu, 0, "silu"}};
   for (DType dt : {DType::Float32, DType::Float64})
     for (const Case& c : cases) {
-      Tensor x = rnd_as(Shape({5, 41}), dt, -9, 9, 61);
+      Tensor x = rnd(Shape({5, 41}), dt, -9, 9, 61);
       const Tol tl = tol_for(dt, Tol{kEwAtol, kEwRtol});
       UnaryParams p;
       p.a = c.a;
@@ -1062,7 +1019,7 @@ TEST(CudaParityCudnn, CudnnActivationsMatchTheCpu) {
       cpu().unary(c.op, x, ry, p);
       gpu().unary(c.op, to_gpu(x), gy, p);
       expect_close(ry, gy, tl.atol, tl.rtol, name);
-      Tensor up = rnd_as(x.shape(), dt, -1, 1, 62);
+      Tensor up = rnd(x.shape(), dt, -1, 1, 62);
       Tensor rgx = Tensor::empty(x.shape(), dt), ggx = Tensor::empty(x.shape(), dt, kGpu);
       cpu().unary_backward(c.op, x, ry, up, rgx, p);
       gpu().unary_backward(c.op, to_gpu(x), to_gpu(ry), to_gpu(up), ggx, p);

@@ -13,51 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "backend/backend.h"
-#include "test_util.h"
-
-#if RKERAS_HAVE_CUDA
-#include "backend/cuda/cuda_api.h"
-#endif
+#include "cuda_test_util.h"
 
 namespace rk {
 namespace {
 
-using rk::testing::values;
-
-const Device kGpu{DeviceType::CUDA, 0};
-
-#if RKERAS_HAVE_CUDA
-#define REQUIRE_GPU()                                                               \
-  do {                                                                              \
-    const cuda::Availability& a = cuda::availability();                             \
-    if (a.device_count == 0) GTEST_SKIP() << "no usable CUDA device: " << a.reason; \
-  } while (0)
-#else
-#define REQUIRE_GPU() GTEST_SKIP() << "this build has no CUDA backend (configure with -DRKERAS_CUDA=ON)"
-#endif
-
-Backend& cpu() { return backend_for(cpu_device()); }
-Backend& gpu() { return backend_for(kGpu); }
-
-Tensor to_gpu(const Tensor& t) {
-  Tensor d = Tensor::empty(t.shape(), t.dtype(), kGpu);
-  gpu().copy(t, d);
-  return d;
-}
-Tensor to_cpu(const Tensor& d) {
-  Tensor h = Tensor::empty(d.shape(), d.dtype(), cpu_device());
-  gpu().copy(d, h);
-  return h;
-}
-
-// Random tensor of dtype dt in [lo, hi).
-Tensor rnd(const Shape& s, DType dt, double lo, double hi, uint64_t seed) {
-  Tensor t64 = rk::testing::rand(s, lo, hi, seed);
-  Tensor t = Tensor::empty(s, dt);
-  cpu().copy(t64, t);
-  return t;
-}
+using rk::testing::cpu, rk::testing::gpu, rk::testing::kGpu, rk::testing::rnd, rk::testing::to_cpu,
+    rk::testing::to_gpu, rk::testing::values;
 
 void expect_close(const Tensor& ref, const Tensor& gpu_result, double atol, double rtol, const std::string& what) {
   const Tensor got = gpu_result.device() == cpu_device() ? gpu_result : to_cpu(gpu_result);

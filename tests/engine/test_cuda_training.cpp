@@ -26,29 +26,12 @@
 
 #include "../../bench/workloads.h"
 #include "autograd/autograd.h"
-#include "test_util.h"
-
-#if RKERAS_HAVE_CUDA
-#include "backend/cuda/cuda_api.h"
-#endif
+#include "cuda_test_util.h"
 
 namespace rk {
 namespace {
 
-using rk::testing::values;
-
-const Device kGpu{DeviceType::CUDA, 0};
-
-// Skips the calling test unless a CUDA device is usable, giving the reason (as test_cuda_parity.cpp).
-#if RKERAS_HAVE_CUDA
-#define REQUIRE_GPU()                                                                   \
-  do {                                                                                  \
-    const cuda::Availability& a = cuda::availability();                                 \
-    if (a.device_count == 0) GTEST_SKIP() << "no usable CUDA device: " << a.reason;     \
-  } while (0)
-#else
-#define REQUIRE_GPU() GTEST_SKIP() << "this build has no CUDA backend (configure with -DRKERAS_CUDA=ON)"
-#endif
+using rk::testing::kGpu, rk::testing::values;
 
 // What one epoch on one device leaves: weights (on the host), running loss after each batch, and
 // inference-mode outputs on the first rows of the data.

@@ -14,11 +14,7 @@ namespace {
 
 using namespace rk;
 using nn::Attrs;
-using rk::testing::expect_values;
-using rk::testing::gradcheck;
-using rk::testing::make;
-using rk::testing::rand;
-using rk::testing::values;
+using rk::testing::expect_values, rk::testing::gradcheck, rk::testing::make, rk::testing::rand, rk::testing::values;
 
 // Transcribed from /work/shared/conformance/fixtures/<case>/case.json (row-major data).
 // ---- 10_merge_add: two inputs [6],[6] -> Dense(4) each -> add

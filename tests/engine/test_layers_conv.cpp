@@ -17,10 +17,7 @@ namespace {
 using namespace rk;
 using nn::Attrs;
 using nn::PartialShape;
-using rk::testing::gradcheck;
-using rk::testing::make;
-using rk::testing::rand;
-using rk::testing::values;
+using rk::testing::gradcheck, rk::testing::make, rk::testing::rand, rk::testing::values;
 
 Attrs A(std::initializer_list<std::pair<const char*, std::vector<double>>> nums = {},
         std::initializer_list<std::pair<const char*, const char*>> strs = {}) {

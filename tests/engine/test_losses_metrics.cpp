@@ -11,10 +11,7 @@
 #include "test_util.h"
 
 using namespace rk;
-using rk::testing::attrs;
-using rk::testing::gradcheck;
-using rk::testing::make;
-using rk::testing::rand;
+using rk::testing::attrs, rk::testing::gradcheck, rk::testing::make, rk::testing::rand;
 
 namespace {
 

@@ -8,12 +8,8 @@
 namespace {
 
 using namespace rk;
-using rk::testing::expect_values;
-using rk::testing::gradcheck;
-using rk::testing::make;
-using rk::testing::rand;
-using rk::testing::seq;
-using rk::testing::values;
+using rk::testing::expect_values, rk::testing::gradcheck, rk::testing::make, rk::testing::rand, rk::testing::seq,
+    rk::testing::values;
 
 // NumPy matmul by loops: shapes a [..., m, k] and b [..., k, n] (both at least 2-D), batch broadcast.
 std::vector<double> naive_matmul(const std::vector<double>& a, const std::vector<int64_t>& ad,

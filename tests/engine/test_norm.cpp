@@ -12,11 +12,7 @@
 namespace {
 
 using namespace rk;
-using rk::testing::expect_values;
-using rk::testing::gradcheck;
-using rk::testing::make;
-using rk::testing::rand;
-using rk::testing::values;
+using rk::testing::expect_values, rk::testing::gradcheck, rk::testing::make, rk::testing::rand, rk::testing::values;
 
 // Naive batch norm of x (values, shape dims) over every axis but `ax`: y, mean, biased var.
 struct Ref {

@@ -13,10 +13,7 @@
 #include "test_util.h"
 
 using namespace rk;
-using rk::testing::attrs;
-using rk::testing::expect_values;
-using rk::testing::make;
-using rk::testing::values;
+using rk::testing::attrs, rk::testing::expect_values, rk::testing::make, rk::testing::values;
 
 namespace {
 

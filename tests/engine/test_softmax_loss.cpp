@@ -10,11 +10,7 @@
 namespace {
 
 using namespace rk;
-using rk::testing::expect_values;
-using rk::testing::gradcheck;
-using rk::testing::make;
-using rk::testing::rand;
-using rk::testing::values;
+using rk::testing::expect_values, rk::testing::gradcheck, rk::testing::make, rk::testing::rand, rk::testing::values;
 
 // softmax of `v` (shape dims) along `axis`, by the textbook formula.
 std::vector<double> ref_softmax(const std::vector<double>& v, const std::vector<int64_t>& dims, int axis, bool log) {

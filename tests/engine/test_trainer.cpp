@@ -12,19 +12,10 @@
 #include "test_util.h"
 
 using namespace rk;
-using rk::testing::expect_values;
-using rk::testing::gradcheck;
-using rk::testing::make;
-using rk::testing::rand;
-using rk::testing::values;
+using rk::testing::attrs, rk::testing::expect_values, rk::testing::gradcheck, rk::testing::make, rk::testing::rand,
+    rk::testing::values;
 
 namespace {
-
-nn::Attrs attrs(std::initializer_list<std::pair<const char*, double>> kv) {
-  nn::Attrs a;
-  for (auto& [k, v] : kv) a.set(k, std::vector<double>{v});
-  return a;
-}
 
 nn::LossSpec loss(const std::string& kind, nn::Attrs a = {}) { return nn::LossSpec{kind, std::move(a), 1.0}; }
 

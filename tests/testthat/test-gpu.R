@@ -92,21 +92,36 @@ restore_backend <- function(old, device = "cpu") {
   rk_set_default_device(if (startsWith(device, "cuda")) "cuda" else "cpu")
 }
 
+# Makes `backend` ("cpu" or "cuda") the session's backend until the calling function or test (frame
+# `env`) ends; then the backend request and the engine's default device are put back.
+local_backend <- function(backend, env = parent.frame()) {
+  old <- rk_config$backend_set
+  device <- rk_default_device()
+  restore <- function() restore_backend(old, device)
+  # As local_fake_gpu(): the call holds the function itself, so nothing is added to the caller's variables.
+  do.call(on.exit, list(as.call(list(restore)), add = TRUE), envir = env)
+  config_set_backend(backend)
+}
+
+# Evaluates `code` with `backend` as the session's backend (local_backend()) and returns its value.
+with_backend <- function(backend, code) {
+  local_backend(backend)
+  code
+}
+
 # Tolerance of GPU-vs-CPU comparisons: the fake GPU runs the CPU's kernels, so none there.
 gpu_tol <- function(tol) if (rkeras:::rk_fake_gpu_on()) 0 else tol
 
 # Trains `build()`'s model for one epoch (no shuffling, fixed seed) on the given backend and
 # returns the weights and predictions as R arrays. The backend is put back afterwards.
 gpu_train_one_epoch <- function(backend, build, x, y, loss) {
-  old <- rk_config$backend_set
-  device <- rk_default_device()
-  on.exit(restore_backend(old, device), add = TRUE)
-  config_set_backend(backend)
-  set.seed(7)
-  m <- build()
-  m |> compile(optimizer = optimizer_sgd(learning_rate = 0.05), loss = loss)
-  h <- fit(m, x, y, epochs = 1, batch_size = 16, shuffle = FALSE, verbose = 0)
-  list(w = get_weights(m), p = predict(m, x, verbose = 0), loss = h$metrics$loss)
+  with_backend(backend, {
+    set.seed(7)
+    m <- build()
+    m |> compile(optimizer = optimizer_sgd(learning_rate = 0.05), loss = loss)
+    h <- fit(m, x, y, epochs = 1, batch_size = 16, shuffle = FALSE, verbose = 0)
+    list(w = get_weights(m), p = predict(m, x, verbose = 0), loss = h$metrics$loss)
+  })
 }
 
 expect_backend_parity <- function(build, x, y, loss, tol) {
@@ -127,10 +142,7 @@ expect_backend_parity <- function(build, x, y, loss, tol) {
 
 test_that("config_set_backend() points the engine's default device at the GPU and back", {
   skip_if_not(gpu_available(), gpu_skip_reason())
-  old <- rk_config$backend_set
-  device <- rk_default_device()
-  on.exit(restore_backend(old, device), add = TRUE)
-  config_set_backend("cuda")
+  local_backend("cuda")
   expect_identical(rk_default_device(), "cuda:0")
   # Tensors made from R live on the GPU and come back as the same R arrays.
   a <- array(as.double(1:24), c(2, 3, 4))
@@ -166,10 +178,7 @@ test_that("one epoch of a convnet gives the same weights on the GPU as on the CP
 
 test_that("running out of GPU memory is a classed error with the allocator's figures, and the model survives", {
   skip_if_not(gpu_available(), gpu_skip_reason())
-  old <- rk_config$backend_set
-  device <- rk_default_device()
-  on.exit(restore_backend(old, device), add = TRUE)
-  config_set_backend("cuda")
+  local_backend("cuda")
   set.seed(3)
   # A batch of 1e5 rows through Dense(1e6) needs a 400 GB activation: more than any GPU has.
   m <- keras_model_sequential(input_shape = 4) |> layer_dense(1e6) |> layer_dense(1)
@@ -234,11 +243,7 @@ test_that("on the fake GPU, fit/evaluate/predict/weights/callbacks run on cuda:0
   }
   cases <- list(list(mlp, mlp_x, mlp_y), list(convnet, conv_x, conv_y))
   cpu <- lapply(cases, function(k) {
-    old <- rk_config$backend_set
-    device <- rk_default_device()
-    on.exit(restore_backend(old, device), add = TRUE)
-    config_set_backend("cpu")
-    gpu_run_everything(k[[1]], k[[2]], k[[3]], "sparse_categorical_crossentropy")
+    with_backend("cpu", gpu_run_everything(k[[1]], k[[2]], k[[3]], "sparse_categorical_crossentropy"))
   })
   local_fake_gpu()
   expect_true(gpu_available())
@@ -283,13 +288,7 @@ test_that("a CTC loss trains on the (fake) GPU with the CPU's numbers (its host 
     h <- fit(m, x, y, epochs = 2, batch_size = 8, shuffle = FALSE, verbose = 0)
     list(loss = h$metrics$loss, w = get_weights(m), eval = evaluate(m, x, y, verbose = 0))
   }
-  cpu <- local({
-    old <- rk_config$backend_set
-    device <- rk_default_device()
-    on.exit(restore_backend(old, device), add = TRUE)
-    config_set_backend("cpu")
-    run()
-  })
+  cpu <- with_backend("cpu", run())
   local_fake_gpu()
   expect_identical(run(), cpu)
 })
@@ -327,13 +326,7 @@ test_that("data too big for the (fake) GPU's free memory stay on the host and go
     h <- fit(m, x, y, epochs = 2, batch_size = 500, shuffle = FALSE, verbose = 0)
     list(loss = h$metrics$loss, w = get_weights(m))
   }
-  cpu <- local({
-    old <- rk_config$backend_set
-    device <- rk_default_device()
-    on.exit(restore_backend(old, device), add = TRUE)
-    config_set_backend("cpu")
-    run()
-  })
+  cpu <- with_backend("cpu", run())
   local_fake_gpu()
   old_capacity <- rk_fake_gpu_set_capacity(8 * 1024^2)
   on.exit(rk_fake_gpu_set_capacity(old_capacity), add = TRUE)
