@@ -1,5 +1,6 @@
 #include "core/allocator.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -9,7 +10,6 @@
 namespace rk {
 
 namespace {
-constexpr size_t kAlign = 64;
 // Blocks above this are not cached in power-of-two buckets (that would waste up to half);
 // they round to 1 MiB instead.
 constexpr size_t kLargeBlock = size_t(1) << 22;
@@ -21,7 +21,10 @@ std::string mib(int64_t bytes) {
 }
 }  // namespace
 
-size_t CpuCachingAllocator::bucket_size(size_t nbytes) {
+// --- the shared caching policy ------------------------------------------------------------------
+
+size_t CachingAllocator::bucket_size(size_t nbytes) {
+  constexpr size_t kAlign = kAlignment;
   if (nbytes <= kAlign) return kAlign;
   if (nbytes >= kLargeBlock) return (nbytes + (size_t(1) << 20) - 1) & ~((size_t(1) << 20) - 1);
   // Quarter steps between powers of two: at most 25% waste, few distinct buckets.
@@ -33,96 +36,108 @@ size_t CpuCachingAllocator::bucket_size(size_t nbytes) {
   return (s + kAlign - 1) & ~(kAlign - 1);
 }
 
-CpuCachingAllocator::~CpuCachingAllocator() { empty_cache(); }
-
-void* CpuCachingAllocator::try_allocate(size_t bucket) {
-  if (limit_ > 0 && stats_.current + static_cast<int64_t>(bucket) > limit_) return nullptr;
-  return std::aligned_alloc(kAlign, bucket);
+void CachingAllocator::release_cached_locked() {
+  if (stats_.cached == 0) return;
+  before_release();
+  for (auto& kv : free_)
+    for (void* q : kv.second) free_block(q);
+  free_.clear();
+  stats_.cached = 0;
 }
 
-void* CpuCachingAllocator::allocate(size_t nbytes) {
-  size_t bucket = bucket_size(nbytes);
+void* CachingAllocator::try_allocate_locked(size_t bucket, bool release) {
+  const int64_t b = static_cast<int64_t>(bucket);
+  const bool within_limit = limit_ <= 0 || stats_.current + b <= limit_;
+  void* p = nullptr;
+  auto it = free_.find(bucket);
+  if (within_limit && it != free_.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    stats_.cached -= b;
+    stats_.n_cache_hits++;
+  } else {
+    if (release) release_cached_locked();
+    if (within_limit) p = allocate_block(bucket, stats_);
+  }
+  if (p) {
+    stats_.current += b;
+    if (stats_.current > stats_.peak) stats_.peak = stats_.current;
+  }
+  return p;
+}
+
+void* CachingAllocator::allocate(size_t nbytes) {
+  const size_t bucket = bucket_size(nbytes);
   std::function<void()> hook;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.n_allocs++;
-    auto it = free_.find(bucket);
-    void* p = nullptr;
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-      stats_.cached -= static_cast<int64_t>(bucket);
-      stats_.n_cache_hits++;
-    } else {
-      p = try_allocate(bucket);
-      if (!p && stats_.cached > 0) {
-        for (auto& kv : free_)
-          for (void* q : kv.second) std::free(q);
-        free_.clear();
-        stats_.cached = 0;
-        p = try_allocate(bucket);
-      }
-    }
-    if (p) {
-      stats_.current += static_cast<int64_t>(bucket);
-      if (stats_.current > stats_.peak) stats_.peak = stats_.current;
-      return p;
-    }
+    if (void* p = try_allocate_locked(bucket, false)) return p;
     hook = oom_hook_;
   }
-  // The hook may free tensors (and so re-enter deallocate), hence outside the lock.
+  // Outside the lock: the hook may free tensors, which re-enters deallocate(). It may also have
+  // returned a block of this size, so the retry looks in the cache before emptying it.
   if (hook) hook();
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& kv : free_)
-    for (void* q : kv.second) std::free(q);
-  free_.clear();
-  stats_.cached = 0;
-  void* p = try_allocate(bucket);
-  if (!p)
-    throw OutOfMemoryError("out of memory on cpu: tried to allocate " + mib(static_cast<int64_t>(bucket)) +
-                           " with " + mib(stats_.current) + " in use (peak " + mib(stats_.peak) + ")" +
-                           (limit_ > 0 ? ", limit " + mib(limit_) : std::string()));
-  stats_.current += static_cast<int64_t>(bucket);
-  if (stats_.current > stats_.peak) stats_.peak = stats_.current;
-  return p;
+  if (void* p = try_allocate_locked(bucket, true)) return p;
+  throw_oom_locked(bucket);
 }
 
-void CpuCachingAllocator::deallocate(void* p, size_t nbytes) {
+void CachingAllocator::throw_oom_locked(size_t bucket) const {
+  int64_t free_b = 0, total_b = 0;
+  const bool device_figures = device_memory(stats_, free_b, total_b);
+  throw OutOfMemoryError("out of memory on " + device().str() + ": tried to allocate " +
+                         mib(static_cast<int64_t>(bucket)) + " with " + mib(stats_.current) + " in use" +
+                         (device_figures ? " by rkeras" : "") + " (peak " + mib(stats_.peak) + ")" +
+                         (limit_ > 0 ? ", limit " + mib(limit_) : std::string()) +
+                         (device_figures ? "; the GPU has " + mib(free_b) + " free of " + mib(total_b) : std::string()));
+}
+
+bool CachingAllocator::device_memory(const AllocatorStats&, int64_t&, int64_t&) const { return false; }
+
+void CachingAllocator::deallocate(void* p, size_t nbytes) {
   if (!p) return;
-  size_t bucket = bucket_size(nbytes);
+  const size_t bucket = bucket_size(nbytes);
   std::lock_guard<std::mutex> lock(mu_);
   stats_.current -= static_cast<int64_t>(bucket);
   free_[bucket].push_back(p);
   stats_.cached += static_cast<int64_t>(bucket);
 }
 
-AllocatorStats CpuCachingAllocator::stats() const {
+AllocatorStats CachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
 }
 
-void CpuCachingAllocator::empty_cache() {
+void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& kv : free_)
-    for (void* q : kv.second) std::free(q);
-  free_.clear();
-  stats_.cached = 0;
+  release_cached_locked();
 }
 
-void CpuCachingAllocator::reset_peak() {
+void CachingAllocator::reset_peak() {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.peak = stats_.current;
 }
 
-void CpuCachingAllocator::set_limit(int64_t bytes) {
+void CachingAllocator::set_limit(int64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
-  limit_ = bytes;
+  limit_ = bytes > 0 ? bytes : 0;
 }
 
-void CpuCachingAllocator::set_oom_hook(std::function<void()> hook) {
+void CachingAllocator::set_oom_hook(std::function<void()> hook) {
   std::lock_guard<std::mutex> lock(mu_);
   oom_hook_ = std::move(hook);
 }
+
+// --- host memory --------------------------------------------------------------------------------
+
+CpuCachingAllocator::~CpuCachingAllocator() { empty_cache(); }
+
+void* CpuCachingAllocator::allocate_block(size_t bytes, const AllocatorStats&) {
+  return std::aligned_alloc(kAlignment, bytes);
+}
+
+void CpuCachingAllocator::free_block(void* p) { std::free(p); }
 
 namespace {
 DeviceAllocatorProvider& cuda_provider() {

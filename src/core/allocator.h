@@ -39,19 +39,24 @@ class Allocator {
   virtual Device device() const = 0;
 };
 
-/// Caching CPU allocator: rounds sizes to buckets and keeps freed blocks for reuse.
-class CpuCachingAllocator : public Allocator {
+/// The caching policy every device allocator shares: sizes are rounded to buckets, freed blocks
+/// are kept per bucket and handed out again, an optional limit caps the bytes in use, and a
+/// request that finds no room runs the OOM hook (outside the lock), retries from the cache, then
+/// empties the cache and retries, and only then throws OutOfMemoryError with the figures.
+/// Subclasses supply the device's raw memory through the protected hooks (called under the lock);
+/// one that is ever destroyed calls empty_cache() in its destructor (the base's cannot reach free_block).
+class CachingAllocator : public Allocator {
  public:
-  CpuCachingAllocator() = default;
-  ~CpuCachingAllocator() override;
-  void* allocate(size_t nbytes) override;
-  void deallocate(void* p, size_t nbytes) override;
-  AllocatorStats stats() const override;
-  void empty_cache() override;
-  void reset_peak() override;
-  Device device() const override { return cpu_device(); }
+  /// Alignment of every block, in bytes.
+  static constexpr size_t kAlignment = 64;
+  void* allocate(size_t nbytes) final;
+  void deallocate(void* p, size_t nbytes) final;
+  AllocatorStats stats() const final;
+  void empty_cache() final;
+  void reset_peak() final;
 
-  /// Caps `current` at `bytes` (0 = no cap); exceeding it fails like a real out-of-memory.
+  /// Caps `current` at `bytes` (0 or less = no cap); exceeding it fails like a real out-of-memory
+  /// (hook, cache emptied, retry, OutOfMemoryError), so that path can be tested deterministically.
   void set_limit(int64_t bytes);
   /// Called once on allocation failure before the retry; the R glue runs R's GC here,
   /// since R frees external pointers only when its GC runs.
@@ -59,13 +64,41 @@ class CpuCachingAllocator : public Allocator {
   /// The bucket size a request of `nbytes` is rounded up to.
   static size_t bucket_size(size_t nbytes);
 
+ protected:
+  /// A fresh block of `bytes` (a bucket size) from the device, or nullptr when the device has no
+  /// room; `s` are the figures before this block. Throws only for failures other than no room.
+  virtual void* allocate_block(size_t bytes, const AllocatorStats& s) = 0;
+  /// Returns a block from allocate_block() to the device.
+  virtual void free_block(void* p) = 0;
+  /// Runs before cached blocks go back to the device (a GPU waits for kernels still using them).
+  virtual void before_release() {}
+  /// The device's free and total bytes for the out-of-memory message; false where the device has
+  /// no such figures (the host), and the message then names only rkeras's own use.
+  virtual bool device_memory(const AllocatorStats& s, int64_t& free_bytes, int64_t& total_bytes) const;
+
  private:
-  void* try_allocate(size_t bucket);
+  // One pass of allocate(): the cache (within the limit), else a fresh block; with `release`
+  // the cache is emptied before the fresh block is asked for. nullptr when there is no room.
+  void* try_allocate_locked(size_t bucket, bool release);
+  void release_cached_locked();
+  [[noreturn]] void throw_oom_locked(size_t bucket) const;
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   AllocatorStats stats_;
   int64_t limit_ = 0;
   std::function<void()> oom_hook_;
+};
+
+/// Caching CPU allocator: 64-byte aligned host memory under the shared caching policy.
+class CpuCachingAllocator final : public CachingAllocator {
+ public:
+  CpuCachingAllocator() = default;
+  ~CpuCachingAllocator() override;
+  Device device() const override { return cpu_device(); }
+
+ protected:
+  void* allocate_block(size_t bytes, const AllocatorStats& s) override;
+  void free_block(void* p) override;
 };
 
 /// The process-wide CPU allocator.

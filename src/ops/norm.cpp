@@ -58,13 +58,33 @@ std::vector<Tensor> tape_inputs(const Tensor& x, const Prepared& p) {
   return in;
 }
 
-// Gradients in tape_inputs order from the [outer, C, inner] gx and the [C] ggamma, gbeta, reshaped
-// to the shapes of the inputs.
-std::vector<Tensor> in_tape_order(const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta, const Shape& xs,
-                                  const Shape& gs, const Shape& bs, bool has_gamma, bool has_beta) {
-  std::vector<Tensor> g{gx.defined() ? gx.view_as_shape(xs) : Tensor()};
-  if (has_gamma) g.push_back(ggamma.defined() ? ggamma.view_as_shape(gs) : Tensor());
-  if (has_beta) g.push_back(gbeta.defined() ? gbeta.view_as_shape(bs) : Tensor());
+// Which gradients a batch-norm node must produce, and the shapes of the inputs they go back to.
+struct GradPlan {
+  bool need_x = false, has_g = false, has_b = false, need_g = false, need_b = false;
+  Shape xs, s3, gs, bs;  // x, its [outer, C, inner] view, gamma, beta ([C] when absent)
+
+  // Gradients in tape_inputs order from the [outer, C, inner] gx and the [C] ggamma, gbeta,
+  // reshaped to the shapes of the inputs.
+  std::vector<Tensor> in_tape_order(const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta) const {
+    std::vector<Tensor> g{gx.defined() ? gx.view_as_shape(xs) : Tensor()};
+    if (has_g) g.push_back(ggamma.defined() ? ggamma.view_as_shape(gs) : Tensor());
+    if (has_b) g.push_back(gbeta.defined() ? gbeta.view_as_shape(bs) : Tensor());
+    return g;
+  }
+};
+
+GradPlan grad_plan(const Tensor& x, const Prepared& p) {
+  const Shape cs({p.s3[1]});
+  GradPlan g;
+  g.need_x = x.requires_grad();
+  g.has_g = p.gamma.defined();
+  g.has_b = p.beta.defined();
+  g.need_g = g.has_g && p.gamma.requires_grad();
+  g.need_b = g.has_b && p.beta.requires_grad();
+  g.xs = x.shape();
+  g.s3 = p.s3;
+  g.gs = g.has_g ? p.gamma.shape() : cs;
+  g.bs = g.has_b ? p.beta.shape() : cs;
   return g;
 }
 
@@ -83,18 +103,14 @@ BatchNormResult batch_norm_training(const Tensor& x, const Tensor& gamma, const 
 
   const std::vector<Tensor> inputs = tape_inputs(x, p);
   if (autograd::needs_grad(inputs)) {
-    const bool need_x = x.requires_grad();
-    const bool has_g = p.gamma.defined(), has_b = p.beta.defined();
-    const bool need_g = has_g && p.gamma.requires_grad(), need_b = has_b && p.beta.requires_grad();
-    const Shape xs = x.shape(), s3 = p.s3;
-    const Shape gs = has_g ? p.gamma.shape() : cs, bs = has_b ? p.beta.shape() : cs;
+    const GradPlan plan = grad_plan(x, p);
     const Tensor gamma_v = p.gamma_v, md = mean, id = invstd;
     autograd::record(op, y, inputs, [=](const Tensor& g) {
-      Tensor gx = need_x ? Tensor::empty(s3, g.dtype(), g.device()) : Tensor();
-      Tensor gg = need_g ? Tensor::empty(cs, g.dtype(), g.device()) : Tensor();
-      Tensor gb = need_b ? Tensor::empty(cs, g.dtype(), g.device()) : Tensor();
-      backend_of(g).batch_norm_backward(x3, g.view_as_shape(s3), gamma_v, md, id, eps, gx, gg, gb);
-      return in_tape_order(gx, gg, gb, xs, gs, bs, has_g, has_b);
+      Tensor gx = plan.need_x ? Tensor::empty(plan.s3, g.dtype(), g.device()) : Tensor();
+      Tensor gg = plan.need_g ? Tensor::empty(cs, g.dtype(), g.device()) : Tensor();
+      Tensor gb = plan.need_b ? Tensor::empty(cs, g.dtype(), g.device()) : Tensor();
+      backend_of(g).batch_norm_backward(x3, g.view_as_shape(plan.s3), gamma_v, md, id, eps, gx, gg, gb);
+      return plan.in_tape_order(gx, gg, gb);
     });
   }
   return {y, mean, var};
@@ -118,23 +134,19 @@ Tensor batch_norm_inference(const Tensor& x, const Tensor& gamma, const Tensor& 
   if (autograd::needs_grad(inputs)) {
     // The statistics are constants here, so y is affine in x, gamma and beta:
     // gx = gy * gamma * s, ggamma = sum(gy * (x - mean) * s), gbeta = sum(gy), s = 1 / sqrt(var + eps).
-    const bool need_x = x.requires_grad();
-    const bool has_g = p.gamma.defined(), has_b = p.beta.defined();
-    const bool need_g = has_g && p.gamma.requires_grad(), need_b = has_b && p.beta.requires_grad();
-    const Shape xs = x.shape(), s3 = p.s3;
-    const Shape gs = has_g ? p.gamma.shape() : cs, bs = has_b ? p.beta.shape() : cs;
+    const GradPlan plan = grad_plan(x, p);
     const Shape b3({1, c, 1});
     const Tensor gamma_v = p.gamma_v;
-    const Tensor xd = need_g ? x3 : Tensor();
+    const Tensor xd = plan.need_g ? x3 : Tensor();
     autograd::record(op, y, inputs, [=](const Tensor& g) {
-      const Tensor g3 = g.view_as_shape(s3);
+      const Tensor g3 = g.view_as_shape(plan.s3);
       const Tensor s = reciprocal(sqrt(add(vv, scalar(eps, vv.dtype(), vv.device()))));
       Tensor gx, gg, gb;
-      if (need_x) gx = multiply(g3, multiply(gamma_v, s).view_as_shape(b3));
-      if (need_g)
+      if (plan.need_x) gx = multiply(g3, multiply(gamma_v, s).view_as_shape(b3));
+      if (plan.need_g)
         gg = sum(multiply(g3, multiply(subtract(xd, mv.view_as_shape(b3)), s.view_as_shape(b3))), {0, 2});
-      if (need_b) gb = sum(g3, {0, 2});
-      return in_tape_order(gx, gg, gb, xs, gs, bs, has_g, has_b);
+      if (plan.need_b) gb = sum(g3, {0, 2});
+      return plan.in_tape_order(gx, gg, gb);
     });
   }
   return y;

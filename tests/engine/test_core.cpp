@@ -1,7 +1,9 @@
 // Core: shapes and broadcasting, allocator statistics and caching, RNG, tensor views.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <set>
 
 #include "core/allocator.h"
@@ -113,6 +115,89 @@ TEST(Allocator, LimitGivesOutOfMemoryWithFiguresAfterHook) {
   void* r = a.allocate(768 * 1024);
   EXPECT_NE(r, nullptr);
   a.deallocate(r, 768 * 1024);
+}
+
+// A device with `room` bytes for the shared caching policy (the CUDA allocator's): counts what the
+// policy asks of the device, so the order hook -> cache -> emptied cache -> error is observable.
+class CountingDevice final : public CachingAllocator {
+ public:
+  int64_t room = int64_t(4) << 20;
+  int frees = 0, releases = 0;
+  ~CountingDevice() override { empty_cache(); }
+  Device device() const override { return Device{DeviceType::CUDA, 3}; }
+
+ protected:
+  void* allocate_block(size_t bytes, const AllocatorStats& s) override {
+    if (s.current + s.cached + static_cast<int64_t>(bytes) > room) return nullptr;
+    return std::malloc(bytes);
+  }
+  void free_block(void* p) override {
+    ++frees;
+    std::free(p);
+  }
+  void before_release() override { ++releases; }
+  bool device_memory(const AllocatorStats& s, int64_t& free_b, int64_t& total_b) const override {
+    total_b = room;
+    free_b = room - s.current - s.cached;
+    return true;
+  }
+};
+
+TEST(Allocator, PolicyRunsHookThenCacheThenEmptiesCacheThenThrows) {
+  constexpr size_t MiB = size_t(1) << 20;
+  CountingDevice a;
+  void* victim = a.allocate(2 * MiB);
+  a.deallocate(a.allocate(1 * MiB), 1 * MiB);  // 2 MiB in use, 1 MiB cached, peak 3 MiB
+  int hook_calls = 0;
+  a.set_oom_hook([&] {
+    ++hook_calls;
+    if (victim) a.deallocate(victim, 2 * MiB);  // re-enters the allocator, as R's GC does
+  });
+  // 2 + 1 + 2 > 4 MiB: the hook frees a 2 MiB block and the retry takes it from the cache, so the
+  // cache is not emptied (nothing waits for the device).
+  void* again = a.allocate(2 * MiB);
+  EXPECT_EQ(again, victim);
+  victim = nullptr;
+  EXPECT_EQ(hook_calls, 1);
+  EXPECT_EQ(a.stats().n_cache_hits, 1);
+  EXPECT_EQ(a.releases, 0);
+  EXPECT_EQ(a.stats().cached, static_cast<int64_t>(MiB));
+  // 2 + 1 + 3 > 4 MiB, and still 2 + 3 > 4 once the cache is emptied: the error, with the figures.
+  try {
+    a.allocate(3 * MiB);
+    ADD_FAILURE() << "expected OutOfMemoryError";
+  } catch (const OutOfMemoryError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "out of memory on cuda:3: tried to allocate 3.0 MiB with 2.0 MiB in use by rkeras (peak 3.0 MiB); "
+              "the GPU has 2.0 MiB free of 4.0 MiB");
+  }
+  EXPECT_EQ(hook_calls, 2);
+  EXPECT_EQ(a.releases, 1);
+  EXPECT_EQ(a.frees, 1);
+  EXPECT_EQ(a.stats().cached, 0);
+  EXPECT_EQ(a.stats().current, static_cast<int64_t>(2 * MiB));
+  a.deallocate(again, 2 * MiB);
+}
+
+TEST(Allocator, PolicyLimitAlsoBindsCacheHits) {
+  constexpr size_t MiB = size_t(1) << 20;
+  CountingDevice a;
+  a.deallocate(a.allocate(2 * MiB), 2 * MiB);
+  void* p = a.allocate(2 * MiB);
+  a.deallocate(a.allocate(2 * MiB), 2 * MiB);  // 2 MiB in use, 2 MiB cached
+  a.set_limit(3 * MiB);
+  // A cached block of the right size exists, but taking it would pass the limit.
+  try {
+    a.allocate(2 * MiB);
+    ADD_FAILURE() << "expected OutOfMemoryError";
+  } catch (const OutOfMemoryError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "out of memory on cuda:3: tried to allocate 2.0 MiB with 2.0 MiB in use by rkeras (peak 4.0 MiB), "
+              "limit 3.0 MiB; the GPU has 2.0 MiB free of 4.0 MiB");
+  }
+  EXPECT_EQ(a.stats().cached, 0);  // emptied before the last try, as after a device failure
+  a.set_limit(0);
+  a.deallocate(p, 2 * MiB);
 }
 
 TEST(Rng, PhiloxKnownAnswer) {

@@ -14,22 +14,7 @@ namespace rk::cuda {
 
 namespace {
 
-// The data descriptor of x [outer, C, inner] and the per-channel one cuDNN derives from it.
-struct BnDescs {
-  TensorDesc x, c;
-};
-
 constexpr cudnnBatchNormMode_t kMode = CUDNN_BATCHNORM_SPATIAL;
-
-void set_descs(BnDescs& d, const Tensor& x, const char* op) {
-  // cuDNN's 4-d descriptors take int extents and strides.
-  if (x.numel() > kCudnnMaxElems)
-    throw UnsupportedError(std::string(op) + ": input " + x.shape().str() + " has more than 2^31 - 1 elements (cuDNN's limit)");
-  const cudnnDataType_t t = cudnn_float_type(x.dtype(), op);
-  RK_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d.x.d, CUDNN_TENSOR_NCHW, t, static_cast<int>(x.size(0)),
-                                            static_cast<int>(x.size(1)), static_cast<int>(x.size(2)), 1));
-  RK_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(d.c.d, d.x.d, kMode));
-}
 
 // cuDNN refuses (or, in old versions, clamps) an epsilon below its minimum: say so instead.
 void check_epsilon(double eps, const char* op) {
@@ -38,6 +23,24 @@ void check_epsilon(double eps, const char* op) {
                            " is below cuDNN's minimum CUDNN_BN_MIN_EPSILON = " + std::to_string(CUDNN_BN_MIN_EPSILON) +
                            " (use a larger epsilon or the CPU backend)");
 }
+
+// What every cuDNN batch-norm call of `op` on x [outer, C, inner] needs: epsilon checked against
+// cuDNN's minimum, the data descriptor of x and the per-channel one cuDNN derives from it.
+struct BnDescs {
+  TensorDesc x, c;
+
+  BnDescs(const Tensor& xt, double eps, const char* op) {
+    check_epsilon(eps, op);
+    // cuDNN's 4-d descriptors take int extents and strides.
+    if (xt.numel() > kCudnnMaxElems)
+      throw UnsupportedError(std::string(op) + ": input " + xt.shape().str() +
+                             " has more than 2^31 - 1 elements (cuDNN's limit)");
+    const cudnnDataType_t t = cudnn_float_type(xt.dtype(), op);
+    RK_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x.d, CUDNN_TENSOR_NCHW, t, static_cast<int>(xt.size(0)),
+                                              static_cast<int>(xt.size(1)), static_cast<int>(xt.size(2)), 1));
+    RK_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(c.d, x.d, kMode));
+  }
+};
 
 // var[c] = max(0, 1 / invstd[c]^2 - eps): the biased batch variance (in double, then rounded).
 template <typename T>
@@ -62,10 +65,8 @@ void CudaBackend::batch_norm_forward_training(const Tensor& x, const Tensor& gam
     fill(invstd, nan);
     return;
   }
-  check_epsilon(eps, op);
+  const BnDescs d(x, eps, op);
   DeviceContext& c = ctx();
-  BnDescs d;
-  set_descs(d, x, op);
   const DType t = x.dtype();
   const CudnnScale b;
   RK_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(c.cudnn(), kMode, b.one(t), b.zero(t), d.x.d, x.raw_data(),
@@ -84,10 +85,8 @@ void CudaBackend::batch_norm_forward_inference(const Tensor& x, const Tensor& ga
                                                const Tensor& mean, const Tensor& var, double eps, Tensor& y) {
   const char* op = "batch_norm";
   if (x.numel() == 0) return;
-  check_epsilon(eps, op);
+  const BnDescs d(x, eps, op);
   DeviceContext& c = ctx();
-  BnDescs d;
-  set_descs(d, x, op);
   const DType t = x.dtype();
   const CudnnScale b;
   RK_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(c.cudnn(), kMode, b.one(t), b.zero(t), d.x.d, x.raw_data(),
@@ -104,10 +103,8 @@ void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gy, const T
     if (gbeta.defined()) fill(gbeta, 0.0);
     return;
   }
-  check_epsilon(eps, op);
+  const BnDescs d(x, eps, op);
   DeviceContext& c = ctx();
-  BnDescs d;
-  set_descs(d, x, op);
   const DType t = x.dtype();
   // cuDNN writes all three gradients: unwanted ones go to scratch from the caching allocator.
   Tensor dx = gx.defined() ? gx : Tensor::empty(x.shape(), t, device());

@@ -1,7 +1,6 @@
 #include "backend/fake/fake_device.h"
 
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -11,124 +10,47 @@
 namespace rk::fake {
 
 namespace {
-constexpr size_t kAlign = 64;
 const Device kFakeDevice{DeviceType::CUDA, 0};
-
-std::string mib(int64_t bytes) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return buf;
-}
 
 Backend& cpu() { return backend_for(cpu_device()); }
 
 // Views of the arguments of one backend call as CPU tensors; every one must be on cuda:0.
 Tensor on_host(const Tensor& t, const char* method) { return host_alias(t, kFakeDevice, method); }
+
+// The fake GPU's free bytes given the allocator's figures (never negative).
+int64_t free_of(int64_t capacity, const AllocatorStats& s) {
+  const int64_t f = capacity - s.current - s.cached;
+  return f > 0 ? f : 0;
+}
 }  // namespace
 
 // --- allocator ----------------------------------------------------------------------------------
 
 FakeCudaAllocator::~FakeCudaAllocator() { empty_cache(); }
 
-void FakeCudaAllocator::release_cached_locked() {
-  for (auto& kv : free_)
-    for (void* q : kv.second) std::free(q);
-  free_.clear();
-  stats_.cached = 0;
+// The capacity check comes before the host malloc, so a request larger than the fake GPU never
+// touches host memory (in double: a huge request must not overflow the sum).
+void* FakeCudaAllocator::allocate_block(size_t bytes, const AllocatorStats& s) {
+  if (static_cast<double>(s.current) + static_cast<double>(s.cached) + static_cast<double>(bytes) >
+      static_cast<double>(capacity_.load()))
+    return nullptr;
+  return std::aligned_alloc(kAlignment, bytes);
 }
 
-// Mirrors CudaCachingAllocator::allocate(): cache, then (after the OOM hook) without the cache,
-// then OutOfMemoryError with the same figures. The capacity check comes before the host malloc,
-// so a request larger than the fake GPU never touches host memory.
-void* FakeCudaAllocator::allocate(size_t nbytes) {
-  const size_t bucket = CpuCachingAllocator::bucket_size(nbytes);
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (attempt == 0) stats_.n_allocs++;
-      auto it = free_.find(bucket);
-      void* p = nullptr;
-      if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
-        it->second.pop_back();
-        stats_.cached -= static_cast<int64_t>(bucket);
-        stats_.n_cache_hits++;
-      } else {
-        if (attempt == 1) release_cached_locked();
-        if (static_cast<double>(stats_.current) + static_cast<double>(stats_.cached) + static_cast<double>(bucket) <=
-            static_cast<double>(capacity_))
-          p = std::aligned_alloc(kAlign, bucket);
-      }
-      if (p) {
-        stats_.current += static_cast<int64_t>(bucket);
-        if (stats_.current > stats_.peak) stats_.peak = stats_.current;
-        return p;
-      }
-      if (attempt == 2) {
-        const int64_t free_b = capacity_ - stats_.current - stats_.cached;
-        throw OutOfMemoryError("out of memory on cuda:0: tried to allocate " + mib(static_cast<int64_t>(bucket)) +
-                               " with " + mib(stats_.current) + " in use by rkeras (peak " + mib(stats_.peak) +
-                               "); the GPU has " + mib(free_b > 0 ? free_b : 0) + " free of " + mib(capacity_));
-      }
-    }
-    // Outside the lock: the hook may free tensors, which re-enters deallocate().
-    if (attempt == 0) {
-      std::function<void()> hook;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        hook = oom_hook_;
-      }
-      if (hook) hook();
-    }
-  }
-  return nullptr;  // not reached
-}
+void FakeCudaAllocator::free_block(void* p) { std::free(p); }
 
-void FakeCudaAllocator::deallocate(void* p, size_t nbytes) {
-  if (!p) return;
-  const size_t bucket = CpuCachingAllocator::bucket_size(nbytes);
-  std::lock_guard<std::mutex> lock(mu_);
-  stats_.current -= static_cast<int64_t>(bucket);
-  free_[bucket].push_back(p);
-  stats_.cached += static_cast<int64_t>(bucket);
-}
-
-AllocatorStats FakeCudaAllocator::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
-}
-
-void FakeCudaAllocator::empty_cache() {
-  std::lock_guard<std::mutex> lock(mu_);
-  release_cached_locked();
-}
-
-void FakeCudaAllocator::reset_peak() {
-  std::lock_guard<std::mutex> lock(mu_);
-  stats_.peak = stats_.current;
+bool FakeCudaAllocator::device_memory(const AllocatorStats& s, int64_t& free_bytes, int64_t& total_bytes) const {
+  total_bytes = capacity_;
+  free_bytes = free_of(total_bytes, s);
+  return true;
 }
 
 void FakeCudaAllocator::set_capacity(int64_t bytes) {
   if (bytes <= 0) throw ValueError("the fake GPU's capacity must be positive, got " + std::to_string(bytes));
-  std::lock_guard<std::mutex> lock(mu_);
   capacity_ = bytes;
 }
 
-int64_t FakeCudaAllocator::capacity() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return capacity_;
-}
-
-int64_t FakeCudaAllocator::free_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const int64_t f = capacity_ - stats_.current - stats_.cached;
-  return f > 0 ? f : 0;
-}
-
-void FakeCudaAllocator::set_oom_hook(std::function<void()> hook) {
-  std::lock_guard<std::mutex> lock(mu_);
-  oom_hook_ = std::move(hook);
-}
+int64_t FakeCudaAllocator::free_bytes() const { return free_of(capacity_, stats()); }
 
 FakeCudaAllocator& fake_allocator() {
   static FakeCudaAllocator* a = new FakeCudaAllocator();

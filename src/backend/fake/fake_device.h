@@ -4,10 +4,8 @@
 // layers (no host reads of device memory, no ops mixing CPU and GPU tensors, results copied back,
 // out-of-memory handling). It never checks a CUDA kernel. Off unless enable_fake_cuda_device(true).
 #pragma once
+#include <atomic>
 #include <cstdint>
-#include <functional>
-#include <map>
-#include <mutex>
 #include <vector>
 
 #include "backend/backend.h"
@@ -15,37 +13,30 @@
 
 namespace rk::fake {
 
-/// Host memory labelled cuda:0, with a fixed capacity: a request that would take the bytes in use
-/// plus the cache past it throws OutOfMemoryError with the CUDA allocator's figures, before any
-/// host memory is touched. Freed blocks are cached by size like the CUDA allocator's.
-class FakeCudaAllocator : public Allocator {
+/// Host memory labelled cuda:0, with a fixed capacity, under core's CachingAllocator policy (the
+/// CUDA allocator's): a request that would take the bytes in use plus the cache past the capacity
+/// fails like cudaMalloc, before any host memory is touched, and ends in the same OutOfMemoryError.
+class FakeCudaAllocator final : public CachingAllocator {
  public:
   FakeCudaAllocator() = default;
   ~FakeCudaAllocator() override;
-  void* allocate(size_t nbytes) override;
-  void deallocate(void* p, size_t nbytes) override;
-  AllocatorStats stats() const override;
-  void empty_cache() override;
-  void reset_peak() override;
   Device device() const override { return Device{DeviceType::CUDA, 0}; }
 
   /// Sets the fake GPU's total memory in bytes (> 0; default 2 GiB).
   void set_capacity(int64_t bytes);
   /// The fake GPU's total memory in bytes.
-  int64_t capacity() const;
+  int64_t capacity() const { return capacity_; }
   /// Bytes the fake GPU has free: capacity minus the bytes in use and cached.
   int64_t free_bytes() const;
-  /// Called once when a request does not fit, before the cache is emptied and the request retried
-  /// (the R glue runs R's garbage collector, as for the real GPU).
-  void set_oom_hook(std::function<void()> hook);
+
+ protected:
+  void* allocate_block(size_t bytes, const AllocatorStats& s) override;
+  void free_block(void* p) override;
+  bool device_memory(const AllocatorStats& s, int64_t& free_bytes, int64_t& total_bytes) const override;
 
  private:
-  void release_cached_locked();
-  mutable std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
-  AllocatorStats stats_;
-  int64_t capacity_ = int64_t(2) << 30;
-  std::function<void()> oom_hook_;
+  // Atomic: read under the allocator's lock by allocate_block(), set without it.
+  std::atomic<int64_t> capacity_{int64_t(2) << 30};
 };
 
 /// The process-wide fake-GPU allocator (never destroyed: tensors may outlive static destructors).
