@@ -227,6 +227,33 @@ __global__ void bias_relu_kernel(T* y, const T* bias, int64_t c, int64_t n, bool
 
 }  // namespace
 
+namespace {
+
+// Where the unpadded input starts inside the explicitly padded one: [0, pad_before..., 0].
+std::vector<int64_t> pad_offsets(int rank, const ConvParams& p) {
+  std::vector<int64_t> start(static_cast<size_t>(rank), 0);
+  for (int i = 0; i < p.spatial_rank(); ++i) start[static_cast<size_t>(1 + i)] = p.pad_before[static_cast<size_t>(i)];
+  return start;
+}
+
+// x copied into a zeroed buffer of shape s.padded (cuDNN pads symmetrically only).
+Tensor padded_input(CudaBackend& b, const Tensor& x, const ConvSetup& s, const ConvParams& p) {
+  Tensor xin = Tensor::empty(s.padded, x.dtype(), b.device());
+  b.fill(xin, 0.0);
+  b.copy_region(x, std::vector<int64_t>(static_cast<size_t>(x.rank()), 0), xin, pad_offsets(x.rank(), p),
+                x.shape().dims(), false);
+  return xin;
+}
+
+// The Keras kernel [spatial..., in, out] permuted to cuDNN's KRSC layout.
+Tensor krsc_weights(CudaBackend& b, const Tensor& w, int r) {
+  Tensor wk = Tensor::empty(permuted(w.shape(), to_krsc(r)), w.dtype(), b.device());
+  b.permute(w, to_krsc(r), wk);
+  return wk;
+}
+
+}  // namespace
+
 void CudaBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const ConvParams& p,
                                bool relu) {
   if (y.numel() == 0) return;
@@ -235,16 +262,8 @@ void CudaBackend::conv_forward(const Tensor& x, const Tensor& w, const Tensor& b
   ConvSetup s;
   setup(s, x.shape(), w.shape(), y.shape(), p, t, device().index);
   const int r = p.spatial_rank();
-  Tensor wk = Tensor::empty(permuted(w.shape(), to_krsc(r)), t, device());
-  permute(w, to_krsc(r), wk);
-  Tensor xin = x;
-  if (s.explicit_pad) {
-    xin = Tensor::empty(s.padded, t, device());
-    fill(xin, 0.0);
-    std::vector<int64_t> start(static_cast<size_t>(x.rank()), 0);
-    for (int i = 0; i < r; ++i) start[static_cast<size_t>(1 + i)] = p.pad_before[static_cast<size_t>(i)];
-    copy_region(x, std::vector<int64_t>(static_cast<size_t>(x.rank()), 0), xin, start, x.shape().dims(), false);
-  }
+  const Tensor wk = krsc_weights(*this, w, r);
+  const Tensor xin = s.explicit_pad ? padded_input(*this, x, s, p) : x;
   cudnnHandle_t h = c.cudnn();
   const CudnnScale sc;
   convolve<cudnnConvolutionFwdAlgoPerf_t>(
@@ -289,8 +308,7 @@ void CudaBackend::conv_backward_data(const Tensor& gy, const Tensor& w, Tensor& 
   ConvSetup s;
   setup(s, gx.shape(), w.shape(), gy.shape(), p, t, device().index);
   const int r = p.spatial_rank();
-  Tensor wk = Tensor::empty(permuted(w.shape(), to_krsc(r)), t, device());
-  permute(w, to_krsc(r), wk);
+  const Tensor wk = krsc_weights(*this, w, r);
   Tensor gxin = s.explicit_pad ? Tensor::empty(s.padded, t, device()) : gx;
   cudnnHandle_t h = c.cudnn();
   const CudnnScale sc;
@@ -317,11 +335,9 @@ void CudaBackend::conv_backward_data(const Tensor& gy, const Tensor& w, Tensor& 
                                             static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws, a.workspace,
                                             sc.zero(t), s.x.d, gxin.raw_data());
       });
-  if (s.explicit_pad) {  // the gradient of the padding itself is dropped
-    std::vector<int64_t> start(static_cast<size_t>(gx.rank()), 0);
-    for (int i = 0; i < r; ++i) start[static_cast<size_t>(1 + i)] = p.pad_before[static_cast<size_t>(i)];
-    copy_region(gxin, start, gx, std::vector<int64_t>(static_cast<size_t>(gx.rank()), 0), gx.shape().dims(), false);
-  }
+  if (s.explicit_pad)  // the gradient of the padding itself is dropped
+    copy_region(gxin, pad_offsets(gx.rank(), p), gx, std::vector<int64_t>(static_cast<size_t>(gx.rank()), 0),
+                gx.shape().dims(), false);
 }
 
 void CudaBackend::conv_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const ConvParams& p) {
@@ -332,14 +348,7 @@ void CudaBackend::conv_backward_filter(const Tensor& x, const Tensor& gy, Tensor
   ConvSetup s;
   setup(s, x.shape(), gw.shape(), gy.shape(), p, t, device().index);
   const int r = p.spatial_rank();
-  Tensor xin = x;
-  if (s.explicit_pad) {
-    xin = Tensor::empty(s.padded, t, device());
-    fill(xin, 0.0);
-    std::vector<int64_t> start(static_cast<size_t>(x.rank()), 0);
-    for (int i = 0; i < r; ++i) start[static_cast<size_t>(1 + i)] = p.pad_before[static_cast<size_t>(i)];
-    copy_region(x, std::vector<int64_t>(static_cast<size_t>(x.rank()), 0), xin, start, x.shape().dims(), false);
-  }
+  const Tensor xin = s.explicit_pad ? padded_input(*this, x, s, p) : x;
   Tensor gwk = Tensor::empty(permuted(gw.shape(), to_krsc(r)), t, device());
   cudnnHandle_t h = c.cudnn();
   const CudnnScale sc;
