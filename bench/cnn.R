@@ -78,24 +78,5 @@ warm <- infer_pass(model, xt, nrow(x_test))
 npass <- if (nrow(x_test) / warm < 4) 5L else 2L
 infer <- vapply(seq_len(npass), function(i) infer_pass(model, xt, nrow(x_test)), numeric(1))
 infer_r <- vapply(seq_len(npass), function(i) infer_pass(model, x_test, nrow(x_test)), numeric(1))
-ep <- stats3(epoch_times)
-inf <- stats3(infer)
-infr <- stats3(infer_r)
-
-fields <- list(
-  framework = sprintf("\"rkeras-%s\"", packageVersion("rkeras")), model = "\"cnn\"", threads = config_num_threads(),
-  simd = sprintf("\"%s\"", config_simd_level()), params = params, batch_size = BATCH, epochs_run = length(epoch_times),
-  batches_run = length(epoch_times) * nb_epoch, extrapolated = "false",
-  epoch_s_median = num(ep[["med"]]), epoch_s_min = num(ep[["min"]]), epoch_s_max = num(ep[["max"]]),
-  epoch_times_s = sprintf("[%s]", paste(vapply(epoch_times, num, ""), collapse = ", ")),
-  epoch_sps_median = num(nrow(x_train) / ep[["med"]]),
-  train_sps_median = num(sps[["med"]]), train_sps_min = num(sps[["min"]]), train_sps_max = num(sps[["max"]]),
-  infer_sps_median = num(inf[["med"]]), infer_sps_min = num(inf[["min"]]), infer_sps_max = num(inf[["max"]]),
-  infer_r_array_sps_median = num(infr[["med"]]), infer_r_array_sps_min = num(infr[["min"]]),
-  infer_r_array_sps_max = num(infr[["max"]]),
-  test_acc_per_epoch = sprintf("[%s]", paste(vapply(accs, num, ""), collapse = ", ")),
-  test_acc_epoch1 = num(accs[1L]), test_acc_last = num(accs[length(accs)]),
-  rss_after_data_mb = num(rss_after_data), peak_rss_mb = num(proc_status("VmHWM")),
-  data_load_s = num(data_load_s)
-)
-cat("RESULT {", paste(sprintf("\"%s\": %s", names(fields), unlist(fields)), collapse = ", "), "}\n", sep = "")
+print_result("cnn", params, nrow(x_train), nb_epoch, epoch_times, sps, infer, infer_r, accs, rss_after_data,
+             data_load_s, peak_rss_mb = num(proc_status("VmHWM")))

@@ -70,3 +70,28 @@ infer_pass <- function(model, data, n) {
 
 # A number for the RESULT json line (null for NA).
 num <- function(x) if (is.na(x)) "null" else format(x, digits = 7)
+
+# Prints the RESULT line both benchmark scripts end with (JSON; bench/compare.sh reads it by key):
+# the fields they share, then the script's own (`...`, already formatted with num()).
+print_result <- function(model, params, n_train, nb_epoch, epoch_times, sps, infer, infer_r, accs,
+                         rss_after_data, data_load_s, ...) {
+  ep <- stats3(epoch_times)
+  inf <- stats3(infer)
+  infr <- stats3(infer_r)
+  fields <- c(list(
+    framework = sprintf("\"rkeras-%s\"", packageVersion("rkeras")), model = sprintf("\"%s\"", model),
+    threads = config_num_threads(), simd = sprintf("\"%s\"", config_simd_level()), params = params,
+    batch_size = BATCH, epochs_run = length(epoch_times), batches_run = length(epoch_times) * nb_epoch,
+    extrapolated = "false",
+    epoch_s_median = num(ep[["med"]]), epoch_s_min = num(ep[["min"]]), epoch_s_max = num(ep[["max"]]),
+    epoch_times_s = sprintf("[%s]", paste(vapply(epoch_times, num, ""), collapse = ", ")),
+    epoch_sps_median = num(n_train / ep[["med"]]),
+    train_sps_median = num(sps[["med"]]), train_sps_min = num(sps[["min"]]), train_sps_max = num(sps[["max"]]),
+    infer_sps_median = num(inf[["med"]]), infer_sps_min = num(inf[["min"]]), infer_sps_max = num(inf[["max"]]),
+    infer_r_array_sps_median = num(infr[["med"]]), infer_r_array_sps_min = num(infr[["min"]]),
+    infer_r_array_sps_max = num(infr[["max"]]),
+    test_acc_per_epoch = sprintf("[%s]", paste(vapply(accs, num, ""), collapse = ", ")),
+    test_acc_epoch1 = num(accs[1L]), test_acc_last = num(accs[length(accs)]),
+    rss_after_data_mb = num(rss_after_data), data_load_s = num(data_load_s)), list(...))
+  cat("RESULT {", paste(sprintf("\"%s\": %s", names(fields), unlist(fields)), collapse = ", "), "}\n", sep = "")
+}

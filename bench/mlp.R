@@ -106,25 +106,6 @@ full <- batch_times[-(seq_len(timing_epochs) * nb_epoch)]
 bt <- full[-seq_len(WARMUP)]
 chunks <- chunk_times(bt, CHUNK)
 sps <- stats3(CHUNK * BATCH / chunks)
-ep <- stats3(epoch_times)
-inf <- stats3(infer)
-infr <- stats3(infer_r)
-
-fields <- list(
-  framework = sprintf("\"rkeras-%s\"", packageVersion("rkeras")), model = "\"mlp\"", threads = config_num_threads(),
-  simd = sprintf("\"%s\"", config_simd_level()), params = params, batch_size = BATCH, epochs_run = length(epoch_times),
-  batches_run = length(epoch_times) * nb_epoch, extrapolated = "false",
-  epoch_s_median = num(ep[["med"]]), epoch_s_min = num(ep[["min"]]), epoch_s_max = num(ep[["max"]]),
-  epoch_times_s = sprintf("[%s]", paste(vapply(epoch_times, num, ""), collapse = ", ")),
-  epoch_sps_median = num(nrow(x_train) / ep[["med"]]),
-  train_sps_median = num(sps[["med"]]), train_sps_min = num(sps[["min"]]), train_sps_max = num(sps[["max"]]),
-  infer_sps_median = num(inf[["med"]]), infer_sps_min = num(inf[["min"]]), infer_sps_max = num(inf[["max"]]),
-  infer_r_array_sps_median = num(infr[["med"]]), infer_r_array_sps_min = num(infr[["min"]]),
-  infer_r_array_sps_max = num(infr[["max"]]),
-  test_acc_per_epoch = sprintf("[%s]", paste(vapply(accs, num, ""), collapse = ", ")),
-  test_acc_epoch1 = num(accs[1L]), test_acc_last = num(accs[length(accs)]),
-  rss_after_data_mb = num(rss_after_data), peak_rss_mb = num(max(hwm_data, proc_status("VmHWM"))),
-  peak_rss_train_mb = if (hwm_reset) num(proc_status("VmHWM")) else "null",
-  data_load_s = num(data_load_s)
-)
-cat("RESULT {", paste(sprintf("\"%s\": %s", names(fields), unlist(fields)), collapse = ", "), "}\n", sep = "")
+print_result("mlp", params, nrow(x_train), nb_epoch, epoch_times, sps, infer, infer_r, accs, rss_after_data,
+             data_load_s, peak_rss_mb = num(max(hwm_data, proc_status("VmHWM"))),
+             peak_rss_train_mb = if (hwm_reset) num(proc_status("VmHWM")) else "null")
