@@ -46,6 +46,18 @@ void check_feature_axis(const Layer& l, int ax, const PartialShape& s) {
 // 1 / sqrt(v + eps).
 Tensor rsqrt_eps(const Tensor& v, double eps) { return ops::reciprocal(ops::sqrt(ops::add(v, scalar_like(v, eps)))); }
 
+// The shape that broadcasts per-position weights over the normalized axes `ax` of an input of shape
+// `s` (1 elsewhere), and how many values those axes hold.
+std::pair<std::vector<int64_t>, int64_t> normalized_shape(const PartialShape& s, const std::vector<int>& ax) {
+  std::vector<int64_t> bshape(s.size(), 1);
+  int64_t n = 1;
+  for (int a : ax) {
+    bshape[static_cast<size_t>(a)] = s[static_cast<size_t>(a)];
+    n *= s[static_cast<size_t>(a)];
+  }
+  return {bshape, n};
+}
+
 // Biased (population) mean and variance over `axes`, kept as size-1 axes (Keras's ops.moments).
 std::pair<Tensor, Tensor> moments(const Tensor& x, const std::vector<int>& axes) {
   Tensor mean = ops::mean(x, axes, true);
@@ -199,12 +211,10 @@ class LayerNormalization : public Layer {
     Tensor x = as_float(in[0]);
     const PartialShape s = x.shape().dims();
     std::vector<int> ax = resolved(s);
-    std::vector<int64_t> bshape(s.size(), 1);
-    int64_t n = 1;
-    for (int a : ax) {
-      bshape[static_cast<size_t>(a)] = s[static_cast<size_t>(a)];
-      n *= s[static_cast<size_t>(a)];
-    }
+    // Not a structured binding: lambdas below capture these (C++17 forbids capturing bindings).
+    const std::pair<std::vector<int64_t>, int64_t> norm = normalized_shape(s, ax);
+    const std::vector<int64_t>& bshape = norm.first;
+    const int64_t n = norm.second;
     auto param = [&](const Tensor& t) {
       if (t.numel() != n)
         detail::input_fail(*this, 0, "expected the normalized axes to hold " + std::to_string(t.numel()) + " values",
@@ -354,12 +364,10 @@ class RMSNormalization : public Layer {
     Tensor x = as_float(in[0]);
     const PartialShape s = x.shape().dims();
     std::vector<int> ax = resolved(s);
-    std::vector<int64_t> bshape(s.size(), 1);
-    int64_t n = 1;
-    for (int a : ax) {
-      bshape[static_cast<size_t>(a)] = s[static_cast<size_t>(a)];
-      n *= s[static_cast<size_t>(a)];
-    }
+    // Not a structured binding: lambdas below capture these (C++17 forbids capturing bindings).
+    const std::pair<std::vector<int64_t>, int64_t> norm = normalized_shape(s, ax);
+    const std::vector<int64_t>& bshape = norm.first;
+    const int64_t n = norm.second;
     if (w[0].numel() != n)
       detail::input_fail(*this, 0, "expected the normalized axes to hold " + std::to_string(w[0].numel()) + " values", s);
     Tensor scale = ops::reshape(w[0].dtype() == x.dtype() ? w[0] : ops::cast(w[0], x.dtype()), bshape);
