@@ -206,8 +206,9 @@ Tensor circle_loss(const Tensor& y_true, const Tensor& p, const Attrs& a) {
     if (a.flag("remove_diagonal", true)) {
       // Keras removes the (i, i) entries of the [n, m] matrix, whatever the reference set is.
       Tensor off = Tensor::empty(Shape({n, m}), DType::Bool);
+      uint8_t* po = off.data<uint8_t>();
       for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < m; ++j) off.data<uint8_t>()[i * m + j] = i != j;
+        for (int64_t j = 0; j < m; ++j) po[i * m + j] = i != j;
       pos = ops::logical_and(pos, ops::to_device(off, pos.device()));
     }
   }

@@ -37,9 +37,11 @@ Tensor index_tensor(const Tensor& idx0, const char* op, Device device, Map map) 
     }
     case DType::Float32:
     case DType::Float64: {
+      const bool f32 = idx.dtype() == DType::Float32;
+      const float* pf = f32 ? idx.data<float>() : nullptr;
+      const double* pd = f32 ? nullptr : idx.data<double>();
       for (int64_t i = 0; i < n; ++i) {
-        const double v = idx.dtype() == DType::Float32 ? static_cast<double>(idx.data<float>()[i])
-                                                       : idx.data<double>()[i];
+        const double v = f32 ? static_cast<double>(pf[i]) : pd[i];
         if (!std::isfinite(v) || v != std::floor(v))
           throw ValueError(std::string(op) + ": indices must be whole numbers, got " + num(v) + " at flat position " +
                            std::to_string(i));
